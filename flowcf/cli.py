@@ -1,0 +1,102 @@
+"""The ``flowcf`` command: ``flowcf <stage> [hydra overrides]``.
+
+The first word is the stage; everything after it is passed to Hydra unchanged (``-m``,
+``--cfg job``, ``--help``, ``key=value``). ``flowcf report <dir>`` takes the directory of runs
+as its first argument. A user mistake is one line on stderr and exit code 2.
+"""
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+import hydra
+from hydra._internal.utils import get_args_parser
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from flowcf.errors import UserError
+
+__all__ = ["main"]
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "conf"
+STAGE_NAMES = ("train", "explain", "evaluate", "run", "report")
+USAGE = "usage: flowcf {train,explain,evaluate,run,report} [hydra overrides]"
+
+log = logging.getLogger("flowcf")
+
+
+def config_choices() -> dict[str, list[str]]:
+    """Config group → the names of its YAML files, read from ``conf/``."""
+    return {
+        group.name: sorted(p.stem for p in group.glob("*.yaml"))
+        for group in sorted(CONFIG_DIR.iterdir())
+        if group.is_dir()
+    }
+
+
+def overview() -> str:
+    """``flowcf --help``: stages, config groups and their choices."""
+    lines = [USAGE, "", "stages:"]
+    lines += [
+        "  train      train (or load) the classifier and the flow",
+        "  explain    counterfactuals for the factuals (trains what is missing)",
+        "  evaluate   metrics, table and plot for those counterfactuals",
+        "  run        train, explain and evaluate in one run",
+        "  report     flowcf report <dir>: one table (mean ± std) from the runs under <dir>",
+        "",
+        "config groups (pick with group=choice; `flowcf run --help` shows Hydra's help):",
+    ]
+    lines += [f"  {group:<12} {', '.join(names)}" for group, names in config_choices().items()]
+    return "\n".join(lines)
+
+
+def check_choices(overrides: list[str]) -> None:
+    """Fails on an unknown config group choice, listing the valid ones (before Hydra runs)."""
+    choices = config_choices()
+    for override in overrides:
+        key, sep, value = override.lstrip("+~").partition("=")
+        if not sep or key not in choices:
+            continue
+        for choice in value.strip("[]").split(","):
+            if choice and choice not in choices[key]:
+                raise UserError(
+                    f"unknown {key} '{choice}'; choose one of: {', '.join(choices[key])}"
+                )
+
+
+def task(cfg: DictConfig) -> None:
+    """The Hydra task: runs the configured stage in this run's output directory."""
+    from flowcf.pipeline import STAGES, Session
+
+    verbose = cfg.get("verbose", False) or os.environ.get("HYDRA_FULL_ERROR") == "1"
+    try:
+        STAGES[cfg.stage](Session(cfg, HydraConfig.get().runtime.output_dir))
+    except UserError as error:
+        if verbose:
+            raise
+        log.error("%s", error)
+        sys.exit(2)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``flowcf`` console script."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(overview())
+        return
+    stage, rest = argv[0], argv[1:]
+    try:
+        if stage not in STAGE_NAMES:
+            raise UserError(f"unknown stage '{stage}'; choose one of: {', '.join(STAGE_NAMES)}")
+        if stage == "report" and rest and "=" not in rest[0] and not rest[0].startswith("-"):
+            rest = [f"paths.report={Path(rest[0]).resolve()}", *rest[1:]]
+        overrides = get_args_parser().parse_args(rest).overrides
+        check_choices(overrides)
+    except UserError as error:
+        print(f"flowcf: error: {error}", file=sys.stderr)
+        sys.exit(2)
+    # Hydra's parser wants its flags before the overrides; the stage goes last so it wins.
+    flags = [arg for arg in rest if arg not in overrides]
+    sys.argv = [f"flowcf {stage}", *flags, *overrides, f"stage={stage}"]
+    hydra.main(config_path=str(CONFIG_DIR), config_name="config", version_base="1.3")(task)()

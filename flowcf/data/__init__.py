@@ -1,0 +1,9 @@
+"""Data sets: the registry, the split and scaled :class:`Dataset`, and the loaders.
+
+Importing this package registers every loader in :data:`DATASETS`.
+"""
+
+from flowcf.data import toys  # noqa: F401  (registers the toy data sets)
+from flowcf.data.base import DATASETS, Dataset
+
+__all__ = ["DATASETS", "Dataset"]

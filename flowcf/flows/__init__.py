@@ -1,0 +1,20 @@
+"""Normalizing flows, built by name from :data:`FLOWS`.
+
+Example:
+    >>> from flowcf.flows import FLOWS
+    >>> "realnvp" in FLOWS
+    True
+    >>> flow = FLOWS.build("realnvp", 2, context_dim=3, layers=4, hidden=32)
+"""
+
+from flowcf.registry import Registry
+
+__all__ = ["FLOWS", "Flow", "StandardNormal", "Transform"]
+
+#: Flow factories ``(dim, context_dim=0, *, layers, hidden, depth, ...) -> Flow`` by name.
+FLOWS = Registry("flow")
+
+# The flow modules register into FLOWS on import, so they come after its definition.
+from flowcf.flows import coupling  # noqa: E402, F401
+from flowcf.flows.base import Flow, Transform  # noqa: E402
+from flowcf.flows.distributions import StandardNormal  # noqa: E402

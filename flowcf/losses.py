@@ -1,0 +1,192 @@
+"""Registered loss terms that gradient methods compose from config (DESIGN §3).
+
+Every term maps a batch of candidates ``x_cf``, their factuals ``x`` and target classes
+``y_target`` to per-sample values of shape (B,). A method's YAML lists terms with weights::
+
+    losses:
+      distance: {name: l2, weight: 1}
+      decision: {name: margin, eps: 0.02, weight: 100}
+      plausibility: {name: nll_hinge, quantile: 0.5, weight: 100}
+
+Hinge terms are constraints: a sample whose hinge terms are all zero, and which the classifier
+assigns to its target, is finished.
+
+References:
+    | Probabilistically Plausible Counterfactual Explanations with Normalizing Flows
+    | (Wielopolski et al., 2024) https://arxiv.org/abs/2405.17640
+
+    | Counterfactual Explanations without Opening the Black Box (Wachter et al., 2017)
+    | https://arxiv.org/abs/1711.00399
+"""
+
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+from torch.nn.functional import cross_entropy
+
+from flowcf.density import class_log_prob, class_quantiles
+from flowcf.errors import UserError
+from flowcf.models.classifiers import predict_proba
+from flowcf.registry import Registry
+
+__all__ = ["LOSSES", "LossTerm", "Models", "build_terms"]
+
+
+@dataclass
+class Models:
+    """What loss terms and methods compute with: the classifier, the flow, the training data."""
+
+    classifier: nn.Module
+    flow: nn.Module | None
+    x_train: Tensor
+    y_train: Tensor
+    num_classes: int
+
+    def require_flow(self, who: str) -> nn.Module:
+        """The flow, or a :class:`UserError` saying that ``who`` needs one."""
+        if self.flow is None:
+            raise UserError(f"{who} needs a trained flow, but none was given")
+        return self.flow
+
+
+class LossTerm:
+    """A per-sample loss term; ``hinge`` terms are constraints that reach zero when met."""
+
+    hinge = False
+
+    def __call__(self, x_cf: Tensor, x: Tensor, y_target: Tensor) -> Tensor:
+        raise NotImplementedError
+
+
+LOSSES: Registry = Registry("loss")
+
+
+def _target_proba(models: Models, x_cf: Tensor, y_target: Tensor) -> tuple[Tensor, Tensor]:
+    """Probability of the target class and the largest probability among the others."""
+    proba = predict_proba(models.classifier, x_cf)
+    target = proba.gather(1, y_target[:, None]).squeeze(1)
+    others = proba.scatter(1, y_target[:, None], -1.0).amax(dim=1)
+    return target, others
+
+
+@LOSSES.register("margin")
+class Margin(LossTerm):
+    """PPCEF's L_dec: ``max(0.5 + ε − p_{y'}, 0)`` for two classes and
+    ``max(max_{k≠y'} p_k + ε − p_{y'}, 0)`` for more; zero once the target wins by the margin."""
+
+    hinge = True
+
+    def __init__(self, models: Models, eps: float = 0.05):
+        if eps < 0:
+            raise UserError(f"margin loss: eps must be ≥ 0, got {eps}")
+        self.models, self.eps = models, eps
+
+    def __call__(self, x_cf, x, y_target):
+        target, others = _target_proba(self.models, x_cf, y_target)
+        if self.models.num_classes == 2:
+            others = torch.full_like(target, 0.5)
+        return (others + self.eps - target).clamp(min=0)
+
+
+@LOSSES.register("ce")
+class CrossEntropy(LossTerm):
+    """Cross-entropy of the classifier's logits against the target class."""
+
+    def __init__(self, models: Models):
+        self.models = models
+
+    def __call__(self, x_cf, x, y_target):
+        return cross_entropy(self.models.classifier(x_cf), y_target, reduction="none")
+
+
+@LOSSES.register("squared")
+class Squared(LossTerm):
+    """Wachter's prediction loss ``(f(x') − 1)²`` with f the target-class probability."""
+
+    def __init__(self, models: Models):
+        self.models = models
+
+    def __call__(self, x_cf, x, y_target):
+        target, _ = _target_proba(self.models, x_cf, y_target)
+        return (1 - target) ** 2
+
+
+@LOSSES.register("l1")
+class L1(LossTerm):
+    """Σ_j |x_j − x'_j|."""
+
+    def __init__(self, models: Models):
+        pass
+
+    def __call__(self, x_cf, x, y_target):
+        return (x_cf - x).abs().flatten(1).sum(dim=1)
+
+
+@LOSSES.register("l2")
+class L2(LossTerm):
+    """‖x − x'‖₂ (not squared, as in PPCEF)."""
+
+    def __init__(self, models: Models):
+        pass
+
+    def __call__(self, x_cf, x, y_target):
+        return (x_cf - x).flatten(1).norm(dim=1)
+
+
+@LOSSES.register("mad")
+class MAD(LossTerm):
+    """Wachter's Σ_j |x_j − x'_j| / MAD_j, MAD_j the median absolute deviation of feature j on
+    the training data (floored at 1e-6 so constant features cannot divide by zero)."""
+
+    def __init__(self, models: Models):
+        x = models.x_train
+        self.mad = (x - x.median(dim=0).values).abs().median(dim=0).values.clamp(min=1e-6)
+
+    def __call__(self, x_cf, x, y_target):
+        return ((x_cf - x).abs() / self.mad).flatten(1).sum(dim=1)
+
+
+@LOSSES.register("nll")
+class NLL(LossTerm):
+    """−log p(x' | y') under the flow."""
+
+    def __init__(self, models: Models):
+        self.flow = models.require_flow("the nll loss")
+        self.num_classes = models.num_classes
+
+    def __call__(self, x_cf, x, y_target):
+        return -class_log_prob(self.flow, x_cf, y_target, self.num_classes)
+
+
+@LOSSES.register("nll_hinge")
+class NLLHinge(NLL):
+    """PPCEF's plausibility hinge ``max(τ_{y'} − log p(x' | y'), 0)``, τ_c the ``quantile`` of
+    log p(x | c) over the training points of class c (the median in the authors' code)."""
+
+    hinge = True
+
+    def __init__(self, models: Models, quantile: float = 0.5):
+        super().__init__(models)
+        if not 0 <= quantile <= 1:
+            raise UserError(f"nll_hinge loss: quantile must be in [0, 1], got {quantile}")
+        self.tau = class_quantiles(
+            self.flow, models.x_train, models.y_train, models.num_classes, quantile
+        )
+
+    def __call__(self, x_cf, x, y_target):
+        return (self.tau[y_target] + super().__call__(x_cf, x, y_target)).clamp(min=0)
+
+
+def build_terms(models: Models, specs: dict) -> tuple[dict[str, LossTerm], dict[str, float]]:
+    """Builds the terms of a method's ``losses`` config and returns them with their weights."""
+    terms, weights = {}, {}
+    for key, spec in specs.items():
+        params = dict(spec)
+        if "name" not in params:
+            raise UserError(f"loss '{key}' needs a name; choose one of: {', '.join(LOSSES)}")
+        weights[key] = float(params.pop("weight", 1.0))
+        if weights[key] < 0:
+            raise UserError(f"loss '{key}': weight must be ≥ 0, got {weights[key]}")
+        terms[key] = LOSSES.build(params.pop("name"), models, **params)
+    return terms, weights

@@ -1,0 +1,83 @@
+"""Metrics: registered by name, computed per factual and aggregated as in DESIGN §6.
+
+Following the PPCEF authors' evaluation, coverage and validity are over all factuals; distances
+and densities are over valid counterfactuals only.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import torch
+from torch import Tensor, nn
+
+from flowcf.methods.base import Counterfactuals
+from flowcf.registry import Registry
+
+__all__ = ["METRICS", "EvaluationContext", "Metric", "compute_metrics", "metric"]
+
+
+@dataclass
+class EvaluationContext:
+    """What metrics are computed from.
+
+    Attributes:
+        cfs: The counterfactuals to score.
+        classifier: The explained classifier.
+        flow: The evaluation flow (class-conditional), or ``None``.
+        x_train, y_train: Training data, for thresholds such as τ.
+        num_classes: Number of classes.
+        options: The ``metrics`` config (e.g. ``plausibility_quantile``).
+    """
+
+    cfs: Counterfactuals
+    classifier: nn.Module
+    flow: nn.Module | None
+    x_train: Tensor
+    y_train: Tensor
+    num_classes: int
+    options: dict = field(default_factory=dict)
+
+    @cached_property
+    @torch.no_grad()
+    def valid(self) -> Tensor:
+        """Whether the classifier assigns each counterfactual to its target, (B,)."""
+        cfs = self.cfs
+        predicted = self.classifier(cfs.x_cf.nan_to_num()).argmax(dim=1)
+        return cfs.found & (predicted == cfs.y_target)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A named metric with its direction and the factuals it averages over."""
+
+    name: str
+    compute: Callable[[EvaluationContext], Tensor | float]
+    higher_is_better: bool
+    over: str = "valid"  # "valid": mean over valid counterfactuals; "all": over every factual
+
+    def __call__(self, context: EvaluationContext) -> float:
+        values = self.compute(context)
+        if not isinstance(values, Tensor):
+            return float(values)
+        if self.over == "valid":
+            values = values[context.valid]
+        return values.float().mean().item() if len(values) else float("nan")
+
+
+METRICS: Registry = Registry("metric")
+
+
+def metric(name: str, *, higher_is_better: bool, over: str = "valid"):
+    """Registers a function ``context -> per-factual values or a scalar`` as a metric."""
+
+    def decorator(compute: Callable[[EvaluationContext], Tensor | float]):
+        METRICS.register(name)(Metric(name, compute, higher_is_better, over))
+        return compute
+
+    return decorator
+
+
+def compute_metrics(names: Iterable[str], context: EvaluationContext) -> dict[str, float]:
+    """Every named metric on ``context``, in the given order."""
+    return {name: METRICS.get(name)(context) for name in names}

@@ -1,0 +1,67 @@
+"""One minibatch training loop for every model: Adam, early stopping on the validation loss."""
+
+import copy
+import math
+from collections.abc import Callable
+
+import torch
+from torch import Tensor, nn
+from tqdm.auto import tqdm
+
+from flowcf.errors import UserError
+
+__all__ = ["fit"]
+
+Loss = Callable[[nn.Module, Tensor, Tensor], Tensor]
+
+
+def fit(
+    model: nn.Module,
+    loss: Loss,
+    train: tuple[Tensor, Tensor],
+    val: tuple[Tensor, Tensor],
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    weight_decay: float = 0.0,
+    patience: int | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> dict[str, float]:
+    """Minimises ``loss(model, x, y)`` (a scalar mean) and keeps the best validation state.
+
+    Batches are drawn with ``torch.randperm`` from the global generator, so the seed fixes them.
+
+    Returns:
+        Training summary: best validation loss, the epoch it was reached, epochs run.
+    """
+    if lr <= 0 or epochs < 1 or batch_size < 1:
+        raise UserError(f"{desc}: lr, epochs and batch_size must be positive")
+    x, y = train
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    best = (math.inf, 0, copy.deepcopy(model.state_dict()))
+    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    for epoch in bar:
+        model.train()
+        for index in torch.randperm(len(x), device=x.device).split(batch_size):
+            value = loss(model, x[index], y[index])
+            if not torch.isfinite(value):
+                raise UserError(
+                    f"{desc}: the loss became {value.item()} at epoch {epoch}; "
+                    "lower the learning rate"
+                )
+            optimizer.zero_grad()
+            value.backward()
+            optimizer.step()
+        model.eval()
+        with torch.no_grad():
+            val_loss = loss(model, *val).item()
+        bar.set_postfix(val=f"{val_loss:.4f}")
+        if val_loss < best[0]:
+            best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
+        elif patience is not None and epoch - best[1] >= patience:
+            break
+    model.load_state_dict(best[2])
+    model.eval()
+    return {"best_val_loss": best[0], "best_epoch": best[1], "epochs": epoch}

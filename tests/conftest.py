@@ -1,0 +1,37 @@
+"""Shared fixtures: the ``flowcf`` command as a user runs it, with tiny settings."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+FLOWCF = str(Path(sys.executable).parent / "flowcf")
+TINY = [
+    "data.n_samples=240",
+    "model.layers=2",
+    "model.hidden=16",
+    "model.train.epochs=3",
+    "classifier.hidden=16",
+    "classifier.train.epochs=20",
+    "method.max_steps=100",
+    "progress=false",
+]
+
+
+@pytest.fixture
+def flowcf(tmp_path):
+    """Runs ``flowcf <args>`` in ``tmp_path`` with its own store; returns the finished process."""
+
+    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+        env = {**os.environ, "FLOWCF_STORE": str(tmp_path / "store")}
+        env.pop("HYDRA_FULL_ERROR", None)
+        process = subprocess.run(
+            [FLOWCF, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
+        if check and process.returncode != 0:
+            raise AssertionError(f"flowcf {' '.join(args)} failed:\n{process.stderr}")
+        return process
+
+    return run

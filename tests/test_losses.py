@@ -1,0 +1,50 @@
+"""Loss terms against their formulas."""
+
+import pytest
+import torch
+from torch import nn
+
+from flowcf.errors import UserError
+from flowcf.losses import LOSSES, Models, build_terms
+
+
+class FixedProba(nn.Module):
+    """A 'classifier' whose logits are log of the given probabilities (first columns of x)."""
+
+    def forward(self, x):
+        return x.log()
+
+
+def models(num_classes: int) -> Models:
+    x_train = torch.tensor([[0.0, 1.0], [1.0, 3.0], [2.0, 5.0], [3.0, 7.0], [10.0, 9.0]])
+    return Models(FixedProba(), None, x_train, torch.zeros(5).long(), num_classes)
+
+
+def test_margin_binary_and_multiclass():
+    x = torch.zeros(1, 2)
+    binary = LOSSES.build("margin", models(2), eps=0.05)
+    p = torch.tensor([[0.3, 0.7], [0.6, 0.4]])
+    assert binary(p, x, torch.tensor([1, 1])).tolist() == pytest.approx([0.0, 0.15])
+    multi = LOSSES.build("margin", models(3), eps=0.1)
+    p = torch.tensor([[0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])
+    assert multi(p, x, torch.tensor([2, 1])).tolist() == pytest.approx([0.0, 0.15])
+
+
+def test_distances():
+    x, x_cf = torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, -4.0]])
+    y = torch.zeros(1).long()
+    assert LOSSES.build("l1", models(2))(x_cf, x, y).item() == 7.0
+    assert LOSSES.build("l2", models(2))(x_cf, x, y).item() == 5.0
+    mad = LOSSES.build("mad", models(2))  # MADs of the training columns: 1 and 2
+    assert mad(x_cf, x, y).item() == pytest.approx(3.0 / 1.0 + 4.0 / 2.0)
+
+
+def test_unknown_loss_and_bad_options_are_user_errors():
+    with pytest.raises(UserError, match="choose one of"):
+        build_terms(models(2), {"decision": {"name": "hinge"}})
+    with pytest.raises(UserError, match="epsilon"):
+        build_terms(models(2), {"decision": {"name": "margin", "epsilon": 0.1}})
+    with pytest.raises(UserError, match="weight"):
+        build_terms(models(2), {"distance": {"name": "l2", "weight": -1}})
+    with pytest.raises(UserError, match="flow"):
+        build_terms(models(2), {"plausibility": {"name": "nll"}})

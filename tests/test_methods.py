@@ -1,0 +1,115 @@
+"""Counterfactual search: it flips a fixed classifier, batches exactly, stops per sample."""
+
+import pytest
+import torch
+from torch import nn
+
+from flowcf.flows import FLOWS
+from flowcf.losses import LOSSES, Models
+from flowcf.methods import METHODS, targets_for
+
+PPCEF = {
+    "losses": {
+        "distance": {"name": "l2", "weight": 1.0},
+        "decision": {"name": "margin", "eps": 0.02, "weight": 100.0},
+        "plausibility": {"name": "nll_hinge", "quantile": 0.5, "weight": 100.0},
+    },
+    "lr": 5e-2,
+    "max_steps": 2000,
+    "progress": False,
+}
+WACHTER = {
+    "losses": {
+        "distance": {"name": "mad", "weight": 1.0},
+        "decision": {"name": "squared", "weight": 0.1},
+    },
+    "lr": 5e-2,
+    "max_steps": 2000,
+    "progress": False,
+}
+
+
+def fixed_models() -> Models:
+    """Class 1 iff x₀ > 1 (a fixed linear classifier); an untrained flow: p(x | y) = N(0, I)."""
+    torch.manual_seed(0)
+    classifier = nn.Linear(2, 2)
+    with torch.no_grad():
+        classifier.weight.copy_(torch.tensor([[-1.0, 0.0], [1.0, 0.0]]))
+        classifier.bias.copy_(torch.tensor([1.0, -1.0]))
+    flow = FLOWS.build("realnvp", 2, 2, layers=2, hidden=8)
+    x_train = torch.randn(2000, 2)
+    y_train = classifier(x_train).argmax(dim=1)
+    return Models(
+        classifier.requires_grad_(False), flow.requires_grad_(False), x_train, y_train, 2
+    )
+
+
+@pytest.mark.parametrize(("name", "options"), [("ppcef", PPCEF), ("wachter", WACHTER)])
+def test_counterfactual_flips_the_classifier(name, options):
+    models = fixed_models()
+    x = torch.tensor([[-1.0, 0.5], [0.0, -1.0], [0.5, 2.0]])
+    y = torch.zeros(3, dtype=torch.long)
+    cfs = METHODS.build(name, models, **options).explain(x, y, targets_for(y, "next", 2))
+    assert cfs.found.all()
+    assert (models.classifier(cfs.x_cf).argmax(dim=1) == 1).all()
+    assert (cfs.x_cf[:, 0] > 1.0).all()
+    assert (cfs.steps < options["max_steps"]).all()
+
+
+def test_ppcef_reaches_the_plausibility_threshold_and_stays_close():
+    models = fixed_models()
+    x = torch.tensor([[-1.0, 3.0]])
+    cfs = METHODS.build("ppcef", models, **PPCEF).explain(
+        x, torch.zeros(1).long(), torch.ones(1).long()
+    )
+    tau = LOSSES.build("nll_hinge", models).tau[1]
+    log_p = -LOSSES.build("nll", models)(cfs.x_cf, x, torch.ones(1).long())
+    assert log_p.item() >= tau.item() - 1e-4
+    # the closest point with x₀ > 1 and the density above τ is near (1, ·): not far beyond
+    assert cfs.x_cf[0, 0] < 1.5
+
+
+def test_batch_equals_one_factual_at_a_time():
+    models = fixed_models()
+    x = torch.randn(6, 2) - torch.tensor([2.0, 0.0])
+    y = torch.zeros(6, dtype=torch.long)
+    target = targets_for(y, "next", 2)
+    method = METHODS.build("ppcef", models, **PPCEF)
+    batched = method.explain(x, y, target)
+    for i in range(len(x)):
+        single = method.explain(x[i : i + 1], y[i : i + 1], target[i : i + 1])
+        torch.testing.assert_close(single.x_cf[0], batched.x_cf[i], atol=1e-5, rtol=0)
+        assert single.steps[0] == batched.steps[i]
+
+
+def test_finished_samples_stop_while_others_continue():
+    models = fixed_models()
+    x = torch.tensor([[1.5, 0.0], [-3.0, 0.0]])  # the first is already valid and plausible
+    y = torch.zeros(2, dtype=torch.long)
+    cfs = METHODS.build("ppcef", models, **PPCEF).explain(x, y, torch.ones(2).long())
+    assert cfs.steps[0] == 0 and cfs.steps[1] > 0
+    torch.testing.assert_close(cfs.x_cf[0], x[0])
+
+
+def test_non_finite_loss_stops_that_factual_without_a_counterfactual():
+    models = fixed_models()
+    x = torch.tensor([[float("nan"), 0.0], [-1.0, 0.0]])
+    y = torch.zeros(2, dtype=torch.long)
+    cfs = METHODS.build("ppcef", models, **PPCEF).explain(x, y, torch.ones(2).long())
+    assert cfs.found.tolist() == [False, True]
+    assert cfs.x_cf[0].isnan().all() and cfs.x_cf[1].isfinite().all()
+
+
+def test_wachter_grows_lambda_only_for_invalid_factuals():
+    models = fixed_models()
+    method = METHODS.build("wachter", models, **WACHTER, lambda_every=1, lambda_growth=2.0)
+    weights = {"decision": torch.ones(2), "distance": torch.ones(2)}
+    method.schedule(0, torch.tensor([True, False]), weights)
+    assert weights["decision"].tolist() == [2.0, 1.0]
+    assert weights["distance"].tolist() == [1.0, 1.0]
+
+
+def test_targets():
+    y = torch.tensor([0, 1, 2])
+    assert targets_for(y, "next", 3).tolist() == [1, 2, 0]
+    assert targets_for(y, 2, 3).tolist() == [2, 2, 2]
