@@ -127,7 +127,7 @@ class Session:
             "classifier",
             lambda: CLASSIFIERS.build(
                 self.cfg.classifier.name,
-                self.data.dim,
+                self.data.shape,
                 self.data.num_classes,
                 **self.options(self.cfg.classifier, "train"),
             ),

@@ -73,6 +73,11 @@ class Dataset:
         """The number of features :math:`D`."""
         return self.x_train.shape[-1]
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """The shape of one input, without the batch: ``(D,)`` for vectors."""
+        return tuple(self.x_train.shape[1:])
+
     def to_raw(self, x: Tensor) -> Tensor:
         """Undoes the scaling, e.g. for user-facing CSV output.
 
