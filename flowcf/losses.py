@@ -1,7 +1,7 @@
 """Registered loss terms that gradient methods compose from config (DESIGN §3).
 
-Every term maps a batch of candidates ``x_cf``, their factuals ``x`` and target classes
-``y_target`` to per-sample values of shape (B,). A method's YAML lists terms with weights::
+Every term maps a batch of :class:`Candidate` counterfactuals to per-sample values of shape (B,).
+A method's YAML lists terms with weights::
 
     losses:
       distance: {name: l2, weight: 1}
@@ -30,18 +30,35 @@ from flowcf.errors import UserError
 from flowcf.models.classifiers import predict_proba
 from flowcf.registry import Registry
 
-__all__ = ["LOSSES", "LossTerm", "Models", "build_terms"]
+__all__ = ["LOSSES", "Candidate", "LossTerm", "Models", "build_terms"]
 
 
 @dataclass
 class Models:
-    """What loss terms and methods compute with: the classifier, the flow, the training data."""
+    """What loss terms and methods compute with.
+
+    Attributes:
+        classifier: The classifier to explain, returning logits.
+        flow: The class-conditional flow, on the autoencoder's latent codes (on the inputs
+            themselves without an autoencoder), or ``None``.
+        x_train, y_train: Training data.
+        num_classes: Number of classes.
+        autoencoder: The autoencoder whose latent space a method searches (``encode``,
+            ``decode``), or ``None`` for methods that search the input space.
+        z_train: The training data in the flow's space (``x_train`` without an autoencoder).
+    """
 
     classifier: nn.Module
     flow: nn.Module | None
     x_train: Tensor
     y_train: Tensor
     num_classes: int
+    autoencoder: nn.Module | None = None
+    z_train: Tensor | None = None
+
+    def __post_init__(self):
+        if self.z_train is None:
+            self.z_train = self.x_train
 
     def require_flow(self, who: str) -> nn.Module:
         """The flow, or a :class:`UserError` saying that ``who`` needs one."""
@@ -50,21 +67,48 @@ class Models:
         return self.flow
 
 
+@dataclass
+class Candidate:
+    """A batch of candidate counterfactuals during a search.
+
+    Attributes:
+        x: The factuals, in the input space.
+        x_cf: The candidates, in the input space.
+        z: The factuals' latent codes (``x`` itself for a search in the input space).
+        z_cf: The variable searched over (``x_cf`` itself in the input space).
+        y_target: Target classes, (B,).
+    """
+
+    x: Tensor
+    x_cf: Tensor
+    z: Tensor
+    z_cf: Tensor
+    y_target: Tensor
+
+    def difference(self, space: str) -> Tensor:
+        """Candidate minus factual in the ``input`` or ``latent`` space, flattened to (B, D)."""
+        if space not in ("input", "latent"):
+            raise UserError(f"unknown distance space '{space}'; choose one of: input, latent")
+        pair = (self.x_cf, self.x) if space == "input" else (self.z_cf, self.z)
+        return (pair[0] - pair[1]).flatten(1)
+
+
 class LossTerm:
     """A per-sample loss term; ``hinge`` terms are constraints that reach zero when met."""
 
     hinge = False
 
-    def __call__(self, x_cf: Tensor, x: Tensor, y_target: Tensor) -> Tensor:
+    def __call__(self, c: Candidate) -> Tensor:
         raise NotImplementedError
 
 
 LOSSES: Registry = Registry("loss")
 
 
-def _target_proba(models: Models, x_cf: Tensor, y_target: Tensor) -> tuple[Tensor, Tensor]:
+def _target_proba(models: Models, c: Candidate) -> tuple[Tensor, Tensor]:
     """Probability of the target class and the largest probability among the others."""
-    proba = predict_proba(models.classifier, x_cf)
+    proba = predict_proba(models.classifier, c.x_cf)
+    y_target = c.y_target
     target = proba.gather(1, y_target[:, None]).squeeze(1)
     others = proba.scatter(1, y_target[:, None], -1.0).amax(dim=1)
     return target, others
@@ -82,8 +126,8 @@ class Margin(LossTerm):
             raise UserError(f"margin loss: eps must be ≥ 0, got {eps}")
         self.models, self.eps = models, eps
 
-    def __call__(self, x_cf, x, y_target):
-        target, others = _target_proba(self.models, x_cf, y_target)
+    def __call__(self, c):
+        target, others = _target_proba(self.models, c)
         if self.models.num_classes == 2:
             others = torch.full_like(target, 0.5)
         return (others + self.eps - target).clamp(min=0)
@@ -96,8 +140,8 @@ class CrossEntropy(LossTerm):
     def __init__(self, models: Models):
         self.models = models
 
-    def __call__(self, x_cf, x, y_target):
-        return cross_entropy(self.models.classifier(x_cf), y_target, reduction="none")
+    def __call__(self, c):
+        return cross_entropy(self.models.classifier(c.x_cf), c.y_target, reduction="none")
 
 
 @LOSSES.register("squared")
@@ -107,31 +151,32 @@ class Squared(LossTerm):
     def __init__(self, models: Models):
         self.models = models
 
-    def __call__(self, x_cf, x, y_target):
-        target, _ = _target_proba(self.models, x_cf, y_target)
+    def __call__(self, c):
+        target, _ = _target_proba(self.models, c)
         return (1 - target) ** 2
 
 
+class Distance(LossTerm):
+    """A distance between factual and candidate in the ``input`` or ``latent`` space."""
+
+    def __init__(self, models: Models, space: str = "input"):
+        self.space = space
+
+
 @LOSSES.register("l1")
-class L1(LossTerm):
+class L1(Distance):
     """Σ_j |x_j − x'_j|."""
 
-    def __init__(self, models: Models):
-        pass
-
-    def __call__(self, x_cf, x, y_target):
-        return (x_cf - x).abs().flatten(1).sum(dim=1)
+    def __call__(self, c):
+        return c.difference(self.space).abs().sum(dim=1)
 
 
 @LOSSES.register("l2")
-class L2(LossTerm):
-    """‖x − x'‖₂ (not squared, as in PPCEF)."""
+class L2(Distance):
+    """‖x − x'‖₂ (not squared, as in PPCEF and PLACE)."""
 
-    def __init__(self, models: Models):
-        pass
-
-    def __call__(self, x_cf, x, y_target):
-        return (x_cf - x).flatten(1).norm(dim=1)
+    def __call__(self, c):
+        return c.difference(self.space).norm(dim=1)
 
 
 @LOSSES.register("mad")
@@ -143,20 +188,21 @@ class MAD(LossTerm):
         x = models.x_train
         self.mad = (x - x.median(dim=0).values).abs().median(dim=0).values.clamp(min=1e-6)
 
-    def __call__(self, x_cf, x, y_target):
-        return ((x_cf - x).abs() / self.mad).flatten(1).sum(dim=1)
+    def __call__(self, c):
+        return ((c.x_cf - c.x).abs() / self.mad).flatten(1).sum(dim=1)
 
 
 @LOSSES.register("nll")
 class NLL(LossTerm):
-    """−log p(x' | y') under the flow."""
+    """−log p(z' | y') under the flow, evaluated on the variable searched over: PLACE's latent
+    code, or the input itself for input-space methods such as PPCEF."""
 
     def __init__(self, models: Models):
         self.flow = models.require_flow("the nll loss")
         self.num_classes = models.num_classes
 
-    def __call__(self, x_cf, x, y_target):
-        return -class_log_prob(self.flow, x_cf, y_target, self.num_classes)
+    def __call__(self, c):
+        return -class_log_prob(self.flow, c.z_cf, c.y_target, self.num_classes)
 
 
 @LOSSES.register("nll_hinge")
@@ -171,11 +217,11 @@ class NLLHinge(NLL):
         if not 0 <= quantile <= 1:
             raise UserError(f"nll_hinge loss: quantile must be in [0, 1], got {quantile}")
         self.tau = class_quantiles(
-            self.flow, models.x_train, models.y_train, models.num_classes, quantile
+            self.flow, models.z_train, models.y_train, models.num_classes, quantile
         )
 
-    def __call__(self, x_cf, x, y_target):
-        return (self.tau[y_target] + super().__call__(x_cf, x, y_target)).clamp(min=0)
+    def __call__(self, c):
+        return (self.tau[c.y_target] + super().__call__(c)).clamp(min=0)
 
 
 def build_terms(models: Models, specs: dict) -> tuple[dict[str, LossTerm], dict[str, float]]:

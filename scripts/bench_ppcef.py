@@ -19,13 +19,13 @@ from hydra import compose, initialize_config_dir
 
 from flowcf.cli import CONFIG_DIR
 from flowcf.methods import METHODS
-from flowcf.pipeline import Session
+from flowcf.session import PIPELINE_KEYS, Session, options
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--factuals", type=int, default=1000)
-    parser.add_argument("--loop-factuals", type=int, default=1000)
+    parser.add_argument("--loop-factuals", type=int, default=50)
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args()
     n_samples = 5 * args.factuals  # the test split is a fifth of the data
@@ -46,9 +46,13 @@ def main() -> None:
                 ],
             )
         session = Session(cfg, tmp)
-        x, y, y_target = session.factuals
-        options = session.options(cfg.method, "target")
-        method = METHODS.build(cfg.method.name, session.models, **options, progress=False)
+        x, y, y_target = session.factuals(cfg.method.target)
+        method = METHODS.build(
+            cfg.method.name,
+            session.models(None),
+            **options(cfg.method, *PIPELINE_KEYS),
+            progress=False,
+        )
 
         start = time.perf_counter()
         batched = method.explain(x, y, y_target)

@@ -9,9 +9,15 @@ from flowcf.data import DATASETS
 from flowcf.flows import FLOWS
 from flowcf.methods import METHODS
 from flowcf.metrics import METRICS
-from flowcf.models import CLASSIFIERS
+from flowcf.models import AUTOENCODERS, CLASSIFIERS
 
-REGISTRIES = {"data": DATASETS, "model": FLOWS, "classifier": CLASSIFIERS, "method": METHODS}
+REGISTRIES = {
+    "data": DATASETS,
+    "model": FLOWS,
+    "classifier": CLASSIFIERS,
+    "autoencoder": AUTOENCODERS,
+    "method": METHODS,
+}
 CHOICES = [(group, name) for group, names in config_choices().items() for name in names]
 
 
@@ -20,6 +26,8 @@ def test_config_composes(group, choice):
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=[f"{group}={choice}"])
     resolved = OmegaConf.to_container(cfg, resolve=True)
+    for method in resolved.get("methods", {}).values():
+        assert method["name"] in METHODS
     if group in REGISTRIES:
         assert resolved[group]["name"] == choice
         assert choice in REGISTRIES[group]

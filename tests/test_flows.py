@@ -1,4 +1,5 @@
-"""Mathematical checks of every registered flow: inverses, Jacobians, normalisation, training."""
+"""Mathematical checks of every registered flow and base: inverses, Jacobians, normalisation,
+training."""
 
 import io
 import math
@@ -6,15 +7,28 @@ import math
 import pytest
 import torch
 
-from flowcf.flows import FLOWS, Flow
+from flowcf.errors import UserError
+from flowcf.flows import BASES, FLOWS, Flow, PluGeNNormal
 
 NAMES = list(FLOWS)
+BASE_NAMES = list(BASES)
 
 
-def build(name: str, dim: int, context_dim: int = 0, std: float = 0.2, seed: int = 0) -> Flow:
+@pytest.fixture(autouse=True)
+def one_thread():
+    """These flows are tiny: a second thread only adds contention on a shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def build(
+    name: str, dim: int, context_dim: int = 0, base: str = "normal", std: float = 0.2
+) -> Flow:
     """A small float64 flow whose parameters are all perturbed away from the identity."""
-    torch.manual_seed(seed)
-    flow = FLOWS.build(name, dim, context_dim, layers=4, hidden=16).double()
+    torch.manual_seed(0)
+    flow = FLOWS.build(name, dim, context_dim, layers=4, hidden=16, base=base).double()
     with torch.no_grad():
         for p in flow.parameters():
             p.add_(std * torch.randn_like(p))
@@ -28,9 +42,10 @@ def one_hot(n: int, classes: int, seed: int = 1) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("base", BASE_NAMES)
 @pytest.mark.parametrize("context_dim", [0, 3])
-def test_inverse(name: str, context_dim: int):
-    flow = build(name, 5, context_dim)
+def test_inverse(name: str, base: str, context_dim: int):
+    flow = build(name, 5, context_dim, base)
     x = torch.randn(64, 5, dtype=torch.float64)
     c = one_hot(64, context_dim) if context_dim else None
     z, logabsdet = flow(x, c)
@@ -40,9 +55,10 @@ def test_inverse(name: str, context_dim: int):
 
 
 @pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("base", BASE_NAMES)
 @pytest.mark.parametrize("dim", [2, 3])
-def test_logabsdet_matches_autograd_jacobian(name: str, dim: int):
-    flow = build(name, dim, context_dim=2)
+def test_logabsdet_matches_autograd_jacobian(name: str, base: str, dim: int):
+    flow = build(name, dim, context_dim=2, base=base)
     x = torch.randn(6, dim, dtype=torch.float64)
     c = one_hot(6, 2)
     _, logabsdet = flow(x, c)
@@ -54,23 +70,26 @@ def test_logabsdet_matches_autograd_jacobian(name: str, dim: int):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_density_integrates_to_one(name: str):
-    flow = build(name, 2, context_dim=2)
+@pytest.mark.parametrize("base", BASE_NAMES)
+def test_density_integrates_to_one(name: str, base: str):
+    """For each one-hot class and for a soft label."""
+    flow = build(name, 2, context_dim=2, base=base)
     lim, n = 10.0, 301
     axis = torch.linspace(-lim, lim, n, dtype=torch.float64)
     grid = torch.cartesian_prod(axis, axis)
     cell = (axis[1] - axis[0]) ** 2
+    contexts = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.3, 0.7]], dtype=torch.float64)
     with torch.no_grad():
-        for label in range(2):
-            c = torch.eye(2, dtype=torch.float64)[label].expand(len(grid), 2)
-            mass = flow.log_prob(grid, c).exp().sum() * cell
+        for c in contexts:
+            mass = flow.log_prob(grid, c.expand(len(grid), 2)).exp().sum() * cell
             assert abs(mass.item() - 1) < 0.01
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_context_changes_density(name: str):
-    flow = build(name, 2, context_dim=3)
-    x = torch.randn(32, 2, dtype=torch.float64)
+@pytest.mark.parametrize("base", BASE_NAMES)
+def test_context_changes_density(name: str, base: str):
+    flow = build(name, 3, context_dim=3, base=base)
+    x = torch.randn(32, 3, dtype=torch.float64)
     eye = torch.eye(3, dtype=torch.float64)
     with torch.no_grad():
         a, b = (flow.log_prob(x, eye[k].expand(32, 3)) for k in (0, 1))
@@ -78,12 +97,24 @@ def test_context_changes_density(name: str):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_state_dict_round_trip(name: str):
-    flow = build(name, 3, context_dim=2)
+def test_plugen_transforms_ignore_context(name: str):
+    """With the PluGeN base the context enters through the base alone."""
+    flow = build(name, 3, context_dim=2, base="plugen")
+    x = torch.randn(16, 3, dtype=torch.float64)
+    eye = torch.eye(2, dtype=torch.float64)
+    with torch.no_grad():
+        (za, ladj_a), (zb, ladj_b) = (flow(x, eye[k].expand(16, 2)) for k in (0, 1))
+    assert torch.equal(za, zb) and torch.equal(ladj_a, ladj_b)
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("base", BASE_NAMES)
+def test_state_dict_round_trip(name: str, base: str):
+    flow = build(name, 3, context_dim=2, base=base)
     buffer = io.BytesIO()
     torch.save(flow.state_dict(), buffer)
     buffer.seek(0)
-    fresh = FLOWS.build(name, 3, 2, layers=4, hidden=16).double()
+    fresh = FLOWS.build(name, 3, 2, layers=4, hidden=16, base=base).double()
     fresh.load_state_dict(torch.load(buffer, weights_only=True))
     x, c = torch.randn(16, 3, dtype=torch.float64), one_hot(16, 2)
     with torch.no_grad():
@@ -91,8 +122,9 @@ def test_state_dict_round_trip(name: str):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_context_is_checked(name: str):
-    flow = build(name, 2, context_dim=2)
+@pytest.mark.parametrize("base", BASE_NAMES)
+def test_context_is_checked(name: str, base: str):
+    flow = build(name, 2, context_dim=2, base=base)
     x = torch.randn(4, 2, dtype=torch.float64)
     with pytest.raises(ValueError, match="context"):
         flow.log_prob(x)
@@ -104,6 +136,16 @@ def test_context_is_checked(name: str):
 def test_unknown_option_is_a_type_error(name: str):
     with pytest.raises(TypeError):
         FLOWS.get(name)(2, hiden=16)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_base_errors_are_user_errors(name: str):
+    with pytest.raises(UserError, match="normal, plugen"):
+        FLOWS.build(name, 2, 2, base="gaussian")
+    with pytest.raises(UserError, match="at most 2 context features, got 3"):
+        FLOWS.build(name, 2, 3, base="plugen")
+    with pytest.raises(UserError, match="sigma > 0"):
+        FLOWS.build(name, 2, 2, base="plugen", sigma=0.0)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -129,3 +171,90 @@ def test_sample_and_fit_gaussian(name: str):
     assert samples.shape == (4096, 2) and samples.isfinite().all()
     torch.testing.assert_close(samples.mean(0), torch.full_like(samples[0], 3.0), atol=0.2, rtol=0)
     torch.testing.assert_close(samples.std(0), torch.full_like(samples[0], 2.0), atol=0.2, rtol=0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_plugen_fit_prefers_the_true_class(name: str):
+    """Trained on two Gaussians, one per class, a PluGeN flow scores held-out points higher
+    under their own class than under the other, and samples each class near its centre."""
+    centres = torch.tensor([[-2.0, 1.0], [2.0, -1.0]], dtype=torch.float64)
+
+    def two_gaussians(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        y = torch.randint(2, (n,))
+        return centres[y] + 0.5 * torch.randn(n, 2, dtype=torch.float64), y
+
+    torch.manual_seed(0)
+    eye = torch.eye(2, dtype=torch.float64)
+    flow = FLOWS.build(name, 2, context_dim=2, layers=4, hidden=16, base="plugen").double()
+    optimizer = torch.optim.Adam(flow.parameters(), lr=1e-2)
+    for _ in range(200):
+        x, y = two_gaussians(256)
+        loss = -flow.log_prob(x, eye[y]).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+
+    x, y = two_gaussians(1024)
+    with torch.no_grad():
+        right, wrong = flow.log_prob(x, eye[y]), flow.log_prob(x, eye[1 - y])
+        samples = [flow.sample(1024, eye[[k]].expand(1024, 2)) for k in (0, 1)]
+    assert (right > wrong).float().mean() > 0.99
+    assert (right - wrong).mean() > 10
+    for centre, sample in zip(centres, samples, strict=True):
+        torch.testing.assert_close(sample.median(0).values, centre, atol=0.25, rtol=0)
+
+
+class TestPluGeNNormal:
+    SIGMA = 0.3
+
+    def test_log_prob_is_a_sum_of_normal_log_densities(self):
+        base = PluGeNNormal(5, context_dim=3, sigma=self.SIGMA).double()
+        z = torch.randn(8, 5, dtype=torch.float64)
+        c = torch.rand(8, 3, dtype=torch.float64)  # soft labels; one-hot is the corner case
+        c[:4] = one_hot(4, 3)
+        loc = torch.cat([2 * c - 1, torch.zeros(8, 2, dtype=torch.float64)], dim=1)
+        scale = torch.tensor([self.SIGMA] * 3 + [1.0] * 2, dtype=torch.float64)
+        expected = torch.distributions.Normal(loc, scale).log_prob(z).sum(-1)
+        torch.testing.assert_close(base.log_prob(z, c), expected)
+
+    def test_log_prob_by_hand(self):
+        """At z = (1, -1, 0) with c = (1, 0) every dimension sits at its mean."""
+        base = PluGeNNormal(3, context_dim=2, sigma=self.SIGMA)
+        z, c = torch.tensor([[1.0, -1.0, 0.0]]), torch.tensor([[1.0, 0.0]])
+        expected = -1.5 * math.log(2 * math.pi) - 2 * math.log(self.SIGMA)
+        assert base.log_prob(z, c).item() == pytest.approx(expected, rel=1e-6)
+
+    def test_samples_match_the_moments(self):
+        torch.manual_seed(0)
+        base = PluGeNNormal(4, context_dim=2, sigma=self.SIGMA).double()
+        n = 100_000
+        samples = base.sample(n, torch.tensor([[1.0, 0.0]]).expand(n, 2))
+        assert samples.shape == (n, 4) and samples.dtype == torch.float64
+        mean = torch.tensor([1.0, -1.0, 0.0, 0.0], dtype=torch.float64)
+        std = torch.tensor([self.SIGMA] * 2 + [1.0] * 2, dtype=torch.float64)
+        torch.testing.assert_close(samples.mean(0), mean, atol=0.02, rtol=0)
+        torch.testing.assert_close(samples.std(0), std, atol=0.02, rtol=0)
+
+    def test_no_attributes_is_a_standard_normal(self):
+        base = PluGeNNormal(2, context_dim=0)
+        z = torch.randn(4, 2)
+        expected = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)
+        torch.testing.assert_close(base.log_prob(z), expected)
+        assert base.sample(3).shape == (3, 2)
+
+    def test_invalid_arguments(self):
+        with pytest.raises(ValueError, match="at most 2 context features, got 3"):
+            PluGeNNormal(2, context_dim=3)
+        with pytest.raises(ValueError, match="sigma > 0"):
+            PluGeNNormal(2, context_dim=1, sigma=-1.0)
+        with pytest.raises(ValueError, match="takes 2 context features, got 3"):
+            PluGeNNormal(3, context_dim=2).log_prob(torch.zeros(1, 3), torch.zeros(1, 3))
+        with pytest.raises(ValueError, match="takes 2 context features, got 0"):
+            PluGeNNormal(3, context_dim=2).sample(1)
+
+    @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+    def test_cuda(self):
+        base = PluGeNNormal(3, context_dim=2).cuda()
+        c = torch.eye(2, device="cuda")[[0, 1]]
+        assert base.sample(2, c).device.type == "cuda"
+        assert base.log_prob(torch.zeros(2, 3, device="cuda"), c).device.type == "cuda"

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from flowcf.errors import UserError
-from flowcf.losses import LOSSES, Models, build_terms
+from flowcf.losses import LOSSES, Candidate, Models, build_terms
 
 
 class FixedProba(nn.Module):
@@ -20,23 +20,39 @@ def models(num_classes: int) -> Models:
     return Models(FixedProba(), None, x_train, torch.zeros(5).long(), num_classes)
 
 
+def candidate(x_cf, y_target, x=None, z=None, z_cf=None) -> Candidate:
+    x = torch.zeros_like(x_cf) if x is None else x
+    return Candidate(x, x_cf, x if z is None else z, x_cf if z_cf is None else z_cf, y_target)
+
+
 def test_margin_binary_and_multiclass():
-    x = torch.zeros(1, 2)
     binary = LOSSES.build("margin", models(2), eps=0.05)
     p = torch.tensor([[0.3, 0.7], [0.6, 0.4]])
-    assert binary(p, x, torch.tensor([1, 1])).tolist() == pytest.approx([0.0, 0.15])
+    assert binary(candidate(p, torch.tensor([1, 1]))).tolist() == pytest.approx([0.0, 0.15])
     multi = LOSSES.build("margin", models(3), eps=0.1)
     p = torch.tensor([[0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])
-    assert multi(p, x, torch.tensor([2, 1])).tolist() == pytest.approx([0.0, 0.15])
+    assert multi(candidate(p, torch.tensor([2, 1]))).tolist() == pytest.approx([0.0, 0.15])
 
 
 def test_distances():
-    x, x_cf = torch.tensor([[0.0, 0.0]]), torch.tensor([[3.0, -4.0]])
-    y = torch.zeros(1).long()
-    assert LOSSES.build("l1", models(2))(x_cf, x, y).item() == 7.0
-    assert LOSSES.build("l2", models(2))(x_cf, x, y).item() == 5.0
+    c = candidate(torch.tensor([[3.0, -4.0]]), torch.zeros(1).long())
+    assert LOSSES.build("l1", models(2))(c).item() == 7.0
+    assert LOSSES.build("l2", models(2))(c).item() == 5.0
     mad = LOSSES.build("mad", models(2))  # MADs of the training columns: 1 and 2
-    assert mad(x_cf, x, y).item() == pytest.approx(3.0 / 1.0 + 4.0 / 2.0)
+    assert mad(c).item() == pytest.approx(3.0 / 1.0 + 4.0 / 2.0)
+
+
+def test_latent_distance_uses_the_codes():
+    c = candidate(
+        torch.ones(1, 4),
+        torch.zeros(1).long(),
+        z=torch.zeros(1, 2),
+        z_cf=torch.tensor([[3.0, 4.0]]),
+    )
+    assert LOSSES.build("l2", models(2), space="latent")(c).item() == 5.0
+    assert LOSSES.build("l2", models(2))(c).item() == 2.0
+    with pytest.raises(UserError, match="latent"):
+        LOSSES.build("l2", models(2), space="pixels")(c)
 
 
 def test_unknown_loss_and_bad_options_are_user_errors():

@@ -1,20 +1,31 @@
-"""Normalizing flows, built by name from :data:`FLOWS`.
+"""Normalizing flows, built by name from :data:`FLOWS`, with a base chosen by name from
+:data:`BASES`.
 
 Example:
     >>> from flowcf.flows import FLOWS
     >>> "realnvp" in FLOWS
     True
     >>> flow = FLOWS.build("realnvp", 2, context_dim=3, layers=4, hidden=32)
+    >>> flow = FLOWS.build("nice", 4, context_dim=3, base="plugen", sigma=0.5)
 """
 
 from flowcf.registry import Registry
 
-__all__ = ["FLOWS", "Flow", "StandardNormal", "Transform"]
+__all__ = [
+    "BASES",
+    "FLOWS",
+    "Flow",
+    "PluGeNNormal",
+    "StandardNormal",
+    "Transform",
+    "build_base",
+]
 
-#: Flow factories ``(dim, context_dim=0, *, layers, hidden, depth, ...) -> Flow`` by name.
+#: Flow factories ``(dim, context_dim=0, *, layers, hidden, depth, base, sigma, ...) -> Flow``
+#: by name.
 FLOWS = Registry("flow")
 
 # The flow modules register into FLOWS on import, so they come after its definition.
 from flowcf.flows import coupling  # noqa: E402, F401
 from flowcf.flows.base import Flow, Transform  # noqa: E402
-from flowcf.flows.distributions import StandardNormal  # noqa: E402
+from flowcf.flows.distributions import BASES, PluGeNNormal, StandardNormal, build_base  # noqa: E402

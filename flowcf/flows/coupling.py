@@ -3,6 +3,8 @@ r"""Coupling flows for vectors: NICE and RealNVP, optionally class-conditional.
 A coupling layer keeps the features selected by a binary mask and transforms the others
 elementwise, with parameters computed by a network from the kept features and the context
 (e.g. a one-hot class). Consecutive layers alternate the mask, so every feature is transformed.
+With ``base="plugen"`` the couplings are unconditional and the context enters through the base
+instead (see :func:`flowcf.flows.distributions.build_base`).
 
 References:
     | NICE: Non-linear Independent Components Estimation (Dinh et al., 2014)
@@ -20,7 +22,7 @@ from torch import Tensor, nn
 
 from flowcf.flows import FLOWS
 from flowcf.flows.base import Flow, Transform
-from flowcf.flows.distributions import StandardNormal
+from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
 
 __all__ = [
     "MLP",
@@ -61,11 +63,13 @@ class Coupling(Transform):
     r"""A coupling layer :math:`y = x \odot \exp(s) + t`, with :math:`s = t = 0` on the kept
     features and :math:`(s, t) = g(x \odot m, c)` elsewhere.
 
-    Subclasses choose how the conditioner's output becomes :math:`(s, t)`.
+    Subclasses choose how the conditioner's output becomes :math:`(s, t)`. An unconditional
+    coupling (``context_dim=0``) ignores the context, as the standard normal base does, so it can
+    sit in a flow whose base takes the context.
 
     Arguments:
         mask: The binary mask :math:`m` of kept features, with shape :math:`(D,)`.
-        context_dim: The number of context features :math:`C`.
+        context_dim: The number of context features :math:`C`, 0 for an unconditional coupling.
         hidden: The width of the conditioner's hidden layers.
         depth: The number of the conditioner's hidden layers.
     """
@@ -76,6 +80,7 @@ class Coupling(Transform):
     def __init__(self, mask: Tensor, context_dim: int = 0, hidden: int = 64, depth: int = 2):
         super().__init__()
         dim = mask.numel()
+        self.context_dim = context_dim
         self.register_buffer("mask", mask.float())
         self.net = MLP(dim + context_dim, self.params_per_feature * dim, hidden, depth)
 
@@ -85,7 +90,7 @@ class Coupling(Transform):
 
     def _condition(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         h = x * self.mask
-        if context is not None:
+        if self.context_dim:
             h = torch.cat([h, context.to(dtype=x.dtype)], dim=-1)
         log_scale, shift = self.scale_shift(self.net(h))
         free = 1 - self.mask
@@ -196,8 +201,10 @@ def realnvp(
     hidden: int = 64,
     depth: int = 2,
     scale_clamp: float = 2.0,
+    base: str = "normal",
+    sigma: float = PLUGEN_SIGMA,
 ) -> Flow:
-    """A RealNVP flow: affine couplings with alternating masks and a standard normal base.
+    """A RealNVP flow: affine couplings with alternating masks.
 
     Arguments:
         dim: The number of features :math:`D \\geq 2`.
@@ -207,25 +214,36 @@ def realnvp(
         hidden: The width of the conditioners' hidden layers.
         depth: The number of the conditioners' hidden layers.
         scale_clamp: The bound of each layer's log-scale.
+        base: ``"normal"`` (context-conditioned couplings, standard normal base) or
+            ``"plugen"`` (unconditional couplings, :class:`~flowcf.flows.PluGeNNormal` base).
+        sigma: The standard deviation of the PluGeN base's attribute dimensions
+            (``base="plugen"`` only).
 
     Example:
-        >>> flow = realnvp(3, context_dim=2, layers=4)
+        >>> flow = realnvp(3, context_dim=2, layers=4, base="plugen")
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])
     """
+    distribution, transform_context = build_base(base, dim, context_dim, sigma)
     transforms = [
-        AffineCoupling(mask, context_dim, hidden, depth, scale_clamp)
+        AffineCoupling(mask, transform_context, hidden, depth, scale_clamp)
         for mask in alternating_masks(dim, layers)
     ]
-    return Flow(transforms, StandardNormal(dim), context_dim)
+    return Flow(transforms, distribution, context_dim)
 
 
 @FLOWS.register("nice")
 def nice(
-    dim: int, context_dim: int = 0, *, layers: int = 8, hidden: int = 64, depth: int = 2
+    dim: int,
+    context_dim: int = 0,
+    *,
+    layers: int = 8,
+    hidden: int = 64,
+    depth: int = 2,
+    base: str = "normal",
+    sigma: float = PLUGEN_SIGMA,
 ) -> Flow:
-    """A NICE flow: additive couplings with alternating masks, a diagonal scaling and a
-    standard normal base.
+    """A NICE flow: additive couplings with alternating masks and a diagonal scaling.
 
     Arguments:
         dim: The number of features :math:`D \\geq 2`.
@@ -234,14 +252,19 @@ def nice(
         layers: The number of coupling layers.
         hidden: The width of the conditioners' hidden layers.
         depth: The number of the conditioners' hidden layers.
+        base: ``"normal"`` (context-conditioned couplings, standard normal base) or
+            ``"plugen"`` (unconditional couplings, :class:`~flowcf.flows.PluGeNNormal` base).
+        sigma: The standard deviation of the PluGeN base's attribute dimensions
+            (``base="plugen"`` only).
 
     Example:
         >>> flow = nice(3, layers=4)
         >>> flow.log_prob(torch.randn(5, 3)).shape
         torch.Size([5])
     """
+    distribution, transform_context = build_base(base, dim, context_dim, sigma)
     transforms: list[Transform] = [
-        AdditiveCoupling(mask, context_dim, hidden, depth)
+        AdditiveCoupling(mask, transform_context, hidden, depth)
         for mask in alternating_masks(dim, layers)
     ]
-    return Flow([*transforms, DiagonalScaling(dim)], StandardNormal(dim), context_dim)
+    return Flow([*transforms, DiagonalScaling(dim)], distribution, context_dim)

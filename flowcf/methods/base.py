@@ -13,7 +13,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from flowcf.errors import UserError
-from flowcf.losses import Models, build_terms
+from flowcf.losses import Candidate, Models, build_terms
 from flowcf.registry import Registry
 
 __all__ = ["METHODS", "CounterfactualMethod", "Counterfactuals", "GradientSearch", "targets_for"]
@@ -73,16 +73,24 @@ class CounterfactualMethod:
 class GradientSearch(CounterfactualMethod):
     """Adam on a weighted sum of registered loss terms (:mod:`flowcf.losses`), batched.
 
-    A factual is finished when the classifier assigns its candidate to the target class and every
-    hinge term is zero; its counterfactual is then frozen. A non-finite loss stops that factual
-    without a counterfactual (it counts against coverage). Subclasses may change the variable
-    searched over (:meth:`initial`, :meth:`decode`) or the per-sample weights (:meth:`schedule`).
+    With an autoencoder in ``models`` the search runs in its latent space, starting from the
+    factual's code ``E(x)`` and scoring the decoded candidate ``G(z')``; without one it runs in
+    the input space, starting from the factual itself.
+
+    A candidate is *finished* when the classifier assigns it to the target class and every hinge
+    term is zero. With ``patience=0`` a factual stops at its first finished candidate; otherwise
+    it keeps the finished candidate with the lowest loss and stops after ``patience`` steps
+    without a better one. A finished factual stops changing. A non-finite loss stops a factual;
+    it keeps a counterfactual only if it had found one before.
 
     Arguments:
-        models: Classifier, flow and training data.
+        models: Classifier, flow, autoencoder and training data.
         losses: The ``losses`` config: key → ``{name, weight, **params}``.
         lr: Adam's learning rate.
         max_steps: Step budget.
+        patience: Steps without a better finished candidate before a factual stops.
+        unfinished: What a factual with no finished candidate after ``max_steps`` returns:
+            ``last`` (its last candidate, which may be invalid) or ``none`` (no counterfactual).
         progress: Show a progress bar.
     """
 
@@ -93,51 +101,70 @@ class GradientSearch(CounterfactualMethod):
         losses: dict,
         lr: float,
         max_steps: int,
+        patience: int = 0,
+        unfinished: str = "last",
         progress: bool = True,
     ):
-        if lr <= 0 or max_steps < 1:
+        if lr <= 0 or max_steps < 1 or patience < 0:
             raise UserError(
-                f"lr and max_steps must be positive, got lr={lr}, max_steps={max_steps}"
+                f"lr and max_steps must be positive and patience ≥ 0, got lr={lr}, "
+                f"max_steps={max_steps}, patience={patience}"
             )
+        if unfinished not in ("last", "none"):
+            raise UserError(f"unknown unfinished '{unfinished}'; choose one of: last, none")
         self.models = models
         self.terms, self.weights = build_terms(models, losses)
-        self.lr, self.max_steps, self.progress = lr, max_steps, progress
+        self.lr, self.max_steps, self.patience = lr, max_steps, patience
+        self.unfinished, self.progress = unfinished, progress
 
     def initial(self, x: Tensor) -> Tensor:
-        """The starting point of the variable searched over (the factual itself)."""
-        return x
+        """The starting point of the search: the factual or its latent code."""
+        autoencoder = self.models.autoencoder
+        return x if autoencoder is None else autoencoder.encode(x)
 
     def decode(self, variable: Tensor) -> Tensor:
-        """Maps the variable searched over to a candidate counterfactual."""
-        return variable
+        """Maps the variable searched over to a candidate in the input space."""
+        autoencoder = self.models.autoencoder
+        return variable if autoencoder is None else autoencoder.decode(variable)
 
     def schedule(self, step: int, active: Tensor, weights: dict[str, Tensor]) -> None:
         """Updates per-sample term weights in place after ``step``; none by default."""
 
     def explain(self, x: Tensor, y: Tensor, y_target: Tensor) -> Counterfactuals:
         start = time.perf_counter()
-        variable = self.initial(x).detach().clone().requires_grad_(True)
+        with torch.no_grad():
+            z = self.initial(x)
+        variable = z.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([variable], lr=self.lr)
         weights = {k: torch.full_like(y, w, dtype=x.dtype) for k, w in self.weights.items()}
         result = torch.full_like(x, float("nan"))
+        best = torch.full_like(y, float("inf"), dtype=x.dtype)
+        improved_at = torch.zeros_like(y)
         done = torch.zeros_like(y, dtype=torch.bool)
-        failed = torch.zeros_like(done)
         steps = torch.full_like(y, self.max_steps)
         bar = tqdm(
             range(self.max_steps + 1), desc="explain", disable=not self.progress, leave=False
         )
         for step in bar:
             x_cf = self.decode(variable)
-            values = {k: term(x_cf, x, y_target) for k, term in self.terms.items()}
+            candidate = Candidate(x, x_cf, z, variable, y_target)
+            values = {k: term(candidate) for k, term in self.terms.items()}
             loss = sum(weights[k] * v for k, v in values.items())
             with torch.no_grad():
-                finished = self._finished(x_cf, y_target, values) | (step == self.max_steps)
-                bad = ~torch.isfinite(loss)
-                newly = (finished | bad) & ~done
-                result[newly & ~bad] = x_cf[newly & ~bad]
-                failed |= newly & bad
-                steps[newly] = step
-                done |= newly
+                bad = ~torch.isfinite(loss) & ~done
+                better = self._finished(x_cf, y_target, values) & (loss < best) & ~done & ~bad
+                result[better], best[better], improved_at[better] = (
+                    x_cf[better],
+                    loss[better],
+                    step,
+                )
+                stop = bad | (best.isfinite() & (step - improved_at >= self.patience))
+                if step == self.max_steps:
+                    last = ~done & ~stop & best.isinf() & (self.unfinished == "last")
+                    result[last] = x_cf[last]
+                    stop = torch.ones_like(stop)
+                steps[stop & ~done] = step
+                done |= stop
             bar.set_postfix(done=f"{int(done.sum())}/{len(done)}")
             if done.all():
                 break
@@ -150,7 +177,7 @@ class GradientSearch(CounterfactualMethod):
             x_cf=result,
             y=y,
             y_target=y_target,
-            found=~failed,
+            found=result.flatten(1).isfinite().all(dim=1),
             steps=steps,
             seconds=time.perf_counter() - start,
         )

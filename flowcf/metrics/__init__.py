@@ -1,6 +1,13 @@
 """Metrics, by registry name (DESIGN §6)."""
 
-from flowcf.metrics import density, proximity, runtime, validity  # noqa: F401  (registers them)
+from flowcf.metrics import (  # noqa: F401  (registers them)
+    density,
+    fid,
+    perceptual,
+    proximity,
+    runtime,
+    validity,
+)
 from flowcf.metrics.base import METRICS, EvaluationContext, Metric, compute_metrics
 
 __all__ = ["METRICS", "EvaluationContext", "Metric", "compute_metrics"]

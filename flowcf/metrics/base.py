@@ -28,6 +28,11 @@ class EvaluationContext:
         x_train, y_train: Training data, for thresholds such as τ.
         num_classes: Number of classes.
         options: The ``metrics`` config (e.g. ``plausibility_quantile``).
+        x_real, y_real: Real images and their labels (the test split), for ``fid``; ``None``
+            for data that are not images.
+        autoencoder: The deterministic autoencoder whose codes the flow models (``None``: the
+            flow models the inputs).
+        z_train: The training data in the flow's space (``x_train`` when ``None``).
     """
 
     cfs: Counterfactuals
@@ -37,6 +42,14 @@ class EvaluationContext:
     y_train: Tensor
     num_classes: int
     options: dict = field(default_factory=dict)
+    x_real: Tensor | None = None
+    y_real: Tensor | None = None
+    autoencoder: nn.Module | None = None
+    z_train: Tensor | None = None
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Inputs to the flow's space."""
+        return x if self.autoencoder is None else self.autoencoder.encode(x)
 
     @cached_property
     @torch.no_grad()

@@ -18,9 +18,11 @@ def _flow(context: EvaluationContext):
 @metric("log_density", higher_is_better=True)
 @torch.no_grad()
 def log_density(context: EvaluationContext):
-    """log p(x' | y') in nats."""
-    cfs = context.cfs
-    return class_log_prob(_flow(context), cfs.x_cf.nan_to_num(), cfs.y_target, context.num_classes)
+    """log p(x' | y') in nats; for images log p_F(E(x') | y') in the deterministic
+    autoencoder's latent space, so every method is scored by the same density."""
+    cfs, flow = context.cfs, _flow(context)
+    z = torch.cat([context.encode(x) for x in cfs.x_cf.nan_to_num().split(512)])
+    return class_log_prob(flow, z, cfs.y_target, context.num_classes)
 
 
 @metric("plausibility", higher_is_better=True)
@@ -28,5 +30,6 @@ def plausibility(context: EvaluationContext):
     """Share of counterfactuals with log p(x' | y') ≥ τ_{y'}, τ_c the
     ``plausibility_quantile`` of the training log densities of class c."""
     q = context.options.get("plausibility_quantile", 0.5)
-    tau = class_quantiles(_flow(context), context.x_train, context.y_train, context.num_classes, q)
+    z_train = context.x_train if context.z_train is None else context.z_train
+    tau = class_quantiles(_flow(context), z_train, context.y_train, context.num_classes, q)
     return log_density(context) >= tau[context.cfs.y_target]

@@ -1,5 +1,6 @@
-"""Classifiers to explain (and, for images, autoencoders)."""
+"""Classifiers to explain and, for images, the autoencoders whose latent space is searched."""
 
+from flowcf.models.autoencoders import AUTOENCODERS
 from flowcf.models.classifiers import CLASSIFIERS
 
-__all__ = ["CLASSIFIERS"]
+__all__ = ["AUTOENCODERS", "CLASSIFIERS"]

@@ -30,7 +30,7 @@ from torch import Tensor
 
 from flowcf.io import atomic_write
 
-__all__ = ["plot_counterfactuals_2d", "save_figure"]
+__all__ = ["plot_counterfactuals_2d", "plot_image_counterfactuals", "save_figure"]
 
 GRID_SIZE = 200
 MARGIN = 0.1  # of the data range, on each side
@@ -146,4 +146,43 @@ def plot_counterfactuals_2d(
     ax.legend(handles=handles, loc="best", fontsize="small")
     ax.set(title=title, xlabel="$x_1$", ylabel="$x_2$", aspect="equal")
     ax.set(xlim=(gx[0, 0], gx[0, -1]), ylim=(gy[0, 0], gy[-1, 0]))
+    save_figure(fig, path)
+
+
+def plot_image_counterfactuals(path: str | os.PathLike, results: dict, rows: int = 6) -> None:
+    """A grid per run: one row per factual, the factual then, per method, its counterfactual
+    and the difference map (red: ink added, blue: ink removed).
+
+    Arguments:
+        path: The PNG file to write (atomically).
+        results: Method name → :class:`~flowcf.methods.Counterfactuals` on the same factuals.
+        rows: How many factuals to show, spread evenly over the batch (so every pair appears).
+    """
+    first = next(iter(results.values()))
+    index = np.unique(np.linspace(0, len(first.x) - 1, min(rows, len(first.x))).astype(int))
+    columns = 1 + 2 * len(results)
+    fig = Figure(figsize=(1.3 * columns, 1.4 * len(index)))
+    axes = fig.subplots(len(index), columns, squeeze=False)
+
+    def show(ax, image, title, **style):
+        ax.imshow(np.moveaxis(image, 0, -1).squeeze(-1) if image.shape[0] == 1
+                  else np.moveaxis(image, 0, -1).clip(0, 1), **style)  # fmt: skip
+        ax.set_xticks([])
+        ax.set_yticks([])
+        if title:
+            ax.set_title(title, fontsize=8)
+
+    for row, i in enumerate(index):
+        x = _numpy(first.x[i])
+        label = f"{int(first.y[i])} → {int(first.y_target[i])}"
+        show(axes[row, 0], x, "factual" if row == 0 else "", cmap="gray", vmin=0, vmax=1)
+        axes[row, 0].set_ylabel(label, fontsize=8)
+        for m, (name, cfs) in enumerate(results.items()):
+            x_cf = np.nan_to_num(_numpy(cfs.x_cf[i]))
+            show(axes[row, 1 + 2 * m], x_cf, name if row == 0 else "", cmap="gray", vmin=0,
+                 vmax=1)  # fmt: skip
+            diff = (x_cf - x).mean(axis=0, keepdims=True)
+            show(axes[row, 2 + 2 * m], diff, "difference" if row == 0 else "", cmap="bwr",
+                 vmin=-1, vmax=1)  # fmt: skip
+    fig.tight_layout()
     save_figure(fig, path)

@@ -1,0 +1,291 @@
+"""A :class:`Session` holds one run's parts and builds each on first use.
+
+Data first; then the classifier, the autoencoders and the flow through the artifact store
+(loaded when ``train`` already made them for the same settings, else trained and saved); then
+each method's counterfactuals, also stored, so ``evaluate`` finds what ``explain`` made.
+
+The flow models the deterministic autoencoder's latent codes ``E(x)`` with the class as context
+(PLACE's p_F); with the identity autoencoder of toy and tabular data, the inputs themselves.
+"""
+
+import logging
+import sys
+from functools import cache, cached_property
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+from torch.nn.functional import cross_entropy
+
+from flowcf.data import DATASETS, Dataset
+from flowcf.density import class_log_prob
+from flowcf.environment import resolve_device, seed_everything, set_threads
+from flowcf.errors import UserError
+from flowcf.flows import FLOWS
+from flowcf.losses import Models
+from flowcf.methods import METHODS, Counterfactuals, targets_for
+from flowcf.metrics import EvaluationContext
+from flowcf.models import AUTOENCODERS, CLASSIFIERS
+from flowcf.store import Store
+from flowcf.training import fit
+
+__all__ = ["Session", "plain"]
+
+log = logging.getLogger(__name__)
+
+#: Trained parts: config group → (store kind, groups it depends on besides data and seed).
+PARTS = {
+    "classifier": ("classifier", ()),
+    "autoencoder": ("autoencoder", ()),
+    "vae": ("vae", ()),
+    "model": ("flow", ("autoencoder",)),
+}
+#: Method config keys that the pipeline reads rather than the method's constructor.
+PIPELINE_KEYS = ("target", "latent")
+#: Config keys that say where things are, not what they are; left out of store keys.
+LOCATION_KEYS = ("root", "download")
+BATCH = 512
+
+
+def plain(node: Any) -> Any:
+    """A config node as plain Python containers, resolved."""
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def options(node: DictConfig, *drop: str) -> dict[str, Any]:
+    """A config group as keyword arguments, without its ``name`` and the ``drop`` keys."""
+    return {k: v for k, v in plain(node).items() if k not in {"name", *drop}}
+
+
+def batched(function, x: Tensor) -> Tensor:
+    """``function`` applied to ``x`` in chunks, without gradients."""
+    with torch.no_grad():
+        return torch.cat([function(chunk) for chunk in x.split(BATCH)])
+
+
+class Session:
+    """Everything one run needs, each part built (or loaded) on first use.
+
+    Arguments:
+        cfg: The composed config.
+        run_dir: The run's output directory.
+    """
+
+    def __init__(self, cfg: DictConfig, run_dir: str | Path):
+        self.cfg, self.run_dir = cfg, Path(run_dir)
+        set_threads(cfg.threads)
+        self.device = resolve_device(cfg.device)
+        self.store = Store(cfg.paths.store)
+        self.progress = bool(cfg.progress) and sys.stderr.isatty()
+        seed_everything(cfg.seed)
+
+    def spec(self, *groups: str) -> dict[str, Any]:
+        """The settings that define an artifact: the named config groups and the seed, without
+        where the data lives (moving it must not retrain anything)."""
+        values = {group: plain(self.cfg[group]) for group in (*groups, "seed")}
+        return {
+            group: {k: v for k, v in value.items() if k not in LOCATION_KEYS}
+            if isinstance(value, dict) else value
+            for group, value in values.items()
+        }  # fmt: skip
+
+    @cached_property
+    def data(self) -> Dataset:
+        data = DATASETS.build(self.cfg.data.name, plain(self.cfg.data), self.cfg.seed)
+        log.info(
+            "Data %s: %d train, %d val, %d test, shape %s, %d classes",
+            data.name, len(data.x_train), len(data.x_val), len(data.x_test), data.shape,
+            data.num_classes,
+        )  # fmt: skip
+        return data
+
+    def split(self, name: str) -> tuple[Tensor, Tensor]:
+        """The inputs and labels of a split (``train``, ``val``, ``test``) on the device."""
+        if name not in ("train", "val", "test"):
+            raise UserError(f"unknown split '{name}'; choose one of: train, val, test")
+        data = self.data
+        return getattr(data, f"x_{name}").to(self.device), getattr(data, f"y_{name}").to(
+            self.device
+        )
+
+    def _model(self, group: str, build, loss, encode=None) -> nn.Module:
+        """The model of config ``group``: loaded from the store, or trained with ``loss`` on the
+        train split (validated on val), inputs mapped by ``encode``, and saved. A model without
+        parameters (the identity autoencoder) is neither trained nor stored."""
+        cfg = self.cfg[group]
+        if next(build().parameters(), None) is None:
+            return build().to(self.device).eval()
+        kind, depends = PARTS[group]
+        spec = self.spec("data", *depends, group)
+
+        def create():
+            seed_everything(self.cfg.seed)
+            model = build().to(self.device)
+            train, val = self.split("train"), self.split("val")
+            if encode is not None:
+                train, val = (encode(train[0]), train[1]), (encode(val[0]), val[1])
+            desc = f"train {kind} {cfg.name}"
+            metrics = fit(model, loss, train, val, **plain(cfg.train), progress=self.progress,
+                          desc=desc)  # fmt: skip
+            return {"state_dict": model.state_dict()}, metrics
+
+        payload = self.store.fetch(kind, cfg.name, spec, create)
+        model = build()
+        try:
+            model.load_state_dict(payload["state_dict"])
+        except (KeyError, RuntimeError) as error:
+            path = self.store.path(kind, cfg.name, spec)
+            raise UserError(
+                f"{path} does not fit {kind} '{cfg.name}' as configured now "
+                f"({type(error).__name__}); delete it to retrain"
+            ) from None
+        return model.to(self.device).eval().requires_grad_(False)
+
+    @cached_property
+    def classifier(self) -> nn.Module:
+        cfg, data = self.cfg.classifier, self.data
+        model = self._model(
+            "classifier",
+            lambda: CLASSIFIERS.build(
+                cfg.name, data.shape, data.num_classes, **options(cfg, "train")
+            ),
+            lambda m, x, y: cross_entropy(m(x), y),
+        )
+        x, y = self.split("test")
+        accuracy = (batched(model, x).argmax(dim=1) == y).float().mean().item()
+        log.info("Classifier %s: test accuracy %.4f", cfg.name, accuracy)
+        return model
+
+    def _autoencoder(self, group: str) -> nn.Module:
+        if group not in self.cfg:
+            raise UserError(f"this run has no '{group}' config; pick one with {group}=<name>")
+        cfg = self.cfg[group]
+        model = self._model(
+            group,
+            lambda: AUTOENCODERS.build(cfg.name, self.data.shape, **options(cfg, "train")),
+            lambda m, x, y: m.loss(x),
+        )
+        if next(model.parameters(), None) is not None:
+            x, _ = self.split("test")
+            error = batched(lambda v: (model.decode(model.encode(v)) - v).square(), x).mean()
+            log.info("Autoencoder %s: test reconstruction MSE %.5f", cfg.name, error.item())
+        return model
+
+    @cached_property
+    def autoencoder(self) -> nn.Module:
+        """The deterministic autoencoder whose codes the flow models (identity on vectors)."""
+        return self._autoencoder("autoencoder")
+
+    @cached_property
+    def vae(self) -> nn.Module:
+        """The VAE that REVISE and CLARITY search in."""
+        return self._autoencoder("vae")
+
+    def encode(self, x: Tensor) -> Tensor:
+        """Inputs to the flow's space: the deterministic autoencoder's codes."""
+        return batched(self.autoencoder.encode, x)
+
+    @cached_property
+    def flow(self) -> nn.Module:
+        cfg, classes = self.cfg.model, self.data.num_classes
+        dim = self.encode(self.split("val")[0][:1]).shape[1]
+        model = self._model(
+            "model",
+            lambda: FLOWS.build(cfg.name, dim, classes, **options(cfg, "train")),
+            lambda m, z, y: -class_log_prob(m, z, y, classes).mean(),
+            encode=self.encode,
+        )
+        x, y = self.split("test")
+        nll = -batched(lambda i: class_log_prob(model, self.encode(x[i]), y[i], classes),
+                       torch.arange(len(x), device=self.device)).mean()  # fmt: skip
+        log.info("Flow %s on %d-d codes: test NLL %.4f nats", cfg.name, dim, nll.item())
+        return model
+
+    @cached_property
+    def z_train(self) -> Tensor:
+        """The training data in the flow's space."""
+        return self.encode(self.split("train")[0])
+
+    @property
+    def methods(self) -> dict[str, DictConfig]:
+        """The methods of this run: ``methods`` (an experiment's several) or ``method``."""
+        methods = self.cfg.get("methods")
+        return dict(methods) if methods else {self.cfg.method.name: self.cfg.method}
+
+    @cache  # noqa: B019  (one session per run; the cache lives as long as the run)
+    def factuals(self, target: str | int) -> tuple[Tensor, Tensor, Tensor]:
+        """The factuals ``x``, their predicted classes ``y`` and targets ``y_target``.
+
+        ``data.pairs`` (e.g. MNIST's 0→8, 1→5) gives (class, target) pairs with
+        ``factuals.limit`` factuals each; otherwise the points the classifier assigns to
+        ``factuals.class`` (``null``: all) go to ``target``, at most ``factuals.limit``.
+        """
+        cfg, classes = self.cfg.factuals, self.data.num_classes
+        x, _ = self.split(cfg.split)
+        y = batched(self.classifier, x).argmax(dim=1)
+        pairs = self.cfg.data.get("pairs")
+        if pairs:
+            if any(a == b or not 0 <= min(a, b) <= max(a, b) < classes for a, b in pairs):
+                raise UserError(f"data.pairs must be [class, other class] in 0..{classes - 1}")
+            chosen = [(torch.nonzero(y == a).squeeze(1)[: cfg.limit], b) for a, b in pairs]
+            index = torch.cat([i for i, _ in chosen])
+            y_target = torch.cat([torch.full_like(i, b) for i, b in chosen])
+        else:
+            keep = y == cfg["class"] if cfg["class"] is not None else torch.ones_like(y) > 0
+            y_target = targets_for(y, target, classes)
+            index = torch.nonzero(keep & (y_target != y)).squeeze(1)[: cfg.limit]
+            y_target = y_target[index]
+        if len(index) == 0:
+            raise UserError(
+                f"no factuals: the classifier assigns no {cfg.split} point to the chosen "
+                "classes; change factuals.class or data.pairs"
+            )
+        return x[index], y[index], y_target
+
+    @cache  # noqa: B019
+    def models(self, latent: str | None) -> Models:
+        """What a method computes with; ``latent`` names the autoencoder it searches in
+        (``autoencoder``, ``vae``) or is ``None`` for the input space."""
+        if latent not in (None, "autoencoder", "vae"):
+            raise UserError(f"unknown method.latent '{latent}'; choose one of: autoencoder, vae")
+        x, y = self.split("train")
+        search = None if latent is None else getattr(self, latent)
+        return Models(self.classifier, self.flow, x, y, self.data.num_classes, search,
+                      self.z_train)  # fmt: skip
+
+    @cache  # noqa: B019
+    def counterfactuals(self, name: str) -> Counterfactuals:
+        """The counterfactuals of method ``name`` (a key of :attr:`methods`)."""
+        method = self.methods[name]
+        spec = {**self.spec("data", "classifier", "autoencoder", "model", "factuals"),
+                "method": plain(method)}  # fmt: skip
+        if method.get("latent") == "vae":
+            spec["vae"] = plain(self.cfg.vae)
+
+        def create():
+            models = self.models(method.get("latent"))
+            factuals = self.factuals(method.target)
+            seed_everything(self.cfg.seed)
+            explainer = METHODS.build(method.name, models, progress=self.progress,
+                                      **options(method, *PIPELINE_KEYS))  # fmt: skip
+            cfs = explainer.explain(*factuals)
+            return cfs.to_dict(), {"seconds": cfs.seconds, "factuals": len(cfs.x)}
+
+        payload = self.store.fetch("counterfactuals", method.name, spec, create,
+                                   "counterfactuals.pt")  # fmt: skip
+        cfs = Counterfactuals.from_dict(payload)
+        return Counterfactuals(
+            **{k: v.to(self.device) if torch.is_tensor(v) else v for k, v in vars(cfs).items()}
+        )
+
+    def evaluation(self, name: str) -> EvaluationContext:
+        """What the metrics of method ``name`` are computed from."""
+        x_train, y_train = self.split("train")
+        x_test, y_test = self.split("test")
+        return EvaluationContext(
+            self.counterfactuals(name), self.classifier, self.flow, x_train, y_train,
+            self.data.num_classes, options(self.cfg.metrics, "names"),
+            autoencoder=self.autoencoder, z_train=self.z_train, x_real=x_test, y_real=y_test,
+        )  # fmt: skip

