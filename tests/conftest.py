@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 FLOWCF = str(Path(sys.executable).parent / "flowcf")
 TINY = [
@@ -18,6 +19,15 @@ TINY = [
     "method.max_steps=100",
     "progress=false",
 ]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The in-process tests use tiny models: a second thread only adds contention."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

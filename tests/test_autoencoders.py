@@ -18,15 +18,6 @@ SHAPES = [(1, 32, 32), (3, 64, 64)]
 TINY = {"latent_dim": 8, "channels": 8}
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny convolutions run fastest on one thread, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def squares(n: int, shape: tuple[int, ...] = (1, 16, 16), seed: int = 0):
     """Images of one bright square in a random quadrant; the label is the quadrant."""
     generator = torch.Generator().manual_seed(seed)

@@ -14,15 +14,6 @@ NAMES = list(FLOWS)
 BASE_NAMES = list(BASES)
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These flows are tiny: a second thread only adds contention on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def build(
     name: str, dim: int, context_dim: int = 0, base: str = "normal", std: float = 0.2
 ) -> Flow:
