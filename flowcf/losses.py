@@ -19,6 +19,7 @@ References:
     | https://arxiv.org/abs/1711.00399
 """
 
+import logging
 from dataclasses import dataclass
 
 import torch
@@ -31,6 +32,8 @@ from flowcf.models.classifiers import predict_proba
 from flowcf.registry import Registry
 
 __all__ = ["LOSSES", "Candidate", "LossTerm", "Models", "build_terms"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -224,15 +227,43 @@ class NLLHinge(NLL):
         return (self.tau[c.y_target] + super().__call__(c)).clamp(min=0)
 
 
+@LOSSES.register("lpips")
+class Perceptual(LossTerm):
+    """PLACE's perceptual term LPIPS(x, x') between factual and candidate images (seeds/002,
+    eq. 5). ``backbone``: the AlexNet weights file, ``None`` for torch hub's cache
+    (:func:`flowcf.metrics.perceptual.find_backbone`), or ``"random"`` for LPIPS's linear
+    layers over a random (seeded) AlexNet, a feature distance that is not LPIPS."""
+
+    def __init__(self, models: Models, backbone: str | None = None):
+        from flowcf.metrics.perceptual import find_backbone, load_lpips
+
+        if backbone == "random":
+            log.warning("the lpips loss uses a random AlexNet backbone: it is not LPIPS")
+            path = None
+        else:
+            path = str(find_backbone(backbone))
+        self.distance = load_lpips(path, next(models.classifier.parameters()).device)
+
+    def __call__(self, c):
+        return self.distance(c.x, c.x_cf)
+
+
 def build_terms(models: Models, specs: dict) -> tuple[dict[str, LossTerm], dict[str, float]]:
-    """Builds the terms of a method's ``losses`` config and returns them with their weights."""
+    """Builds the terms of a method's ``losses`` config and returns them with their weights.
+
+    A term with weight 0 is switched off: it is not built, so it costs nothing.
+    """
     terms, weights = {}, {}
     for key, spec in specs.items():
         params = dict(spec)
         if "name" not in params:
             raise UserError(f"loss '{key}' needs a name; choose one of: {', '.join(LOSSES)}")
-        weights[key] = float(params.pop("weight", 1.0))
-        if weights[key] < 0:
-            raise UserError(f"loss '{key}': weight must be ≥ 0, got {weights[key]}")
-        terms[key] = LOSSES.build(params.pop("name"), models, **params)
+        weight = float(params.pop("weight", 1.0))
+        if weight < 0:
+            raise UserError(f"loss '{key}': weight must be ≥ 0, got {weight}")
+        name = params.pop("name")
+        LOSSES.get(name)  # an unknown name is an error even when switched off
+        if weight > 0:
+            terms[key] = LOSSES.build(name, models, **params)
+            weights[key] = weight
     return terms, weights

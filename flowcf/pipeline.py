@@ -14,7 +14,12 @@ from flowcf.density import class_log_prob
 from flowcf.errors import UserError
 from flowcf.io import atomic_write, atomic_write_text
 from flowcf.metrics import METRICS, compute_metrics
-from flowcf.report.plots import plot_counterfactuals_2d, plot_image_counterfactuals
+from flowcf.models.classifiers import predict_proba
+from flowcf.report.plots import (
+    plot_counterfactuals_2d,
+    plot_image_counterfactuals,
+    plot_trajectory,
+)
 from flowcf.report.tables import aggregate, arrow_headers, write_table
 from flowcf.session import Session, batched, plain
 
@@ -110,7 +115,37 @@ def evaluate(session: Session) -> pd.DataFrame:
             path, {name: session.counterfactuals(name) for name in session.methods}
         )
         log.info("Pictures: %s", path)
+        for name in session.methods.keys() & set(session.cfg.plots.trajectory):
+            _plot_trajectory(session, name)
     return frame
+
+
+def _plot_trajectory(session: Session, name: str) -> None:
+    """Re-runs method ``name`` on the first ``plots.per_pair`` factuals of each (class, target)
+    pair, recording every step, and draws ``plots.frames`` evenly spaced candidates per factual
+    up to where its search stopped (PLACE's Fig. 2)."""
+    cfs, options = session.counterfactuals(name), session.cfg.plots
+    pair = cfs.y * session.data.num_classes + cfs.y_target
+    index = torch.cat(
+        [torch.nonzero(pair == p).squeeze(1)[: options.per_pair] for p in pair.unique()]
+    )
+    recorded = []
+    traced = session.explainer(name).explain(
+        cfs.x[index], cfs.y[index], cfs.y_target[index],
+        on_step=lambda _, x_cf: recorded.append(x_cf),
+    )  # fmt: skip
+    path = torch.stack(recorded, dim=1)  # (R, steps, C, H, W)
+    fraction = torch.linspace(0, 1, options.frames, device=path.device)
+    steps = (fraction[None] * traced.steps[:, None].clamp(max=len(recorded) - 1)).round().long()
+    frames = path[torch.arange(len(index), device=path.device)[:, None], steps]
+    with torch.no_grad():
+        proba = predict_proba(session.classifier, frames.flatten(0, 1)).unflatten(0, steps.shape)
+    proba = proba.gather(2, cfs.y[index][:, None, None].expand(-1, options.frames, 1))
+    out = session.run_dir / f"trajectory_{name}.png"
+    pairs = torch.stack([cfs.y[index], cfs.y_target[index]], dim=1).tolist()
+    labels = [f"{a} → {b}" for a, b in pairs]
+    plot_trajectory(out, frames.cpu(), steps.cpu(), proba.squeeze(2).cpu(), labels)
+    log.info("Trajectory of %s: %s", name, out)
 
 
 def _plot_2d(session: Session, name: str) -> None:

@@ -25,7 +25,7 @@ from flowcf.environment import resolve_device, seed_everything, set_threads
 from flowcf.errors import UserError
 from flowcf.flows import FLOWS
 from flowcf.losses import Models
-from flowcf.methods import METHODS, Counterfactuals, targets_for
+from flowcf.methods import METHODS, CounterfactualMethod, Counterfactuals, targets_for
 from flowcf.metrics import EvaluationContext
 from flowcf.models import AUTOENCODERS, CLASSIFIERS
 from flowcf.store import Store
@@ -255,6 +255,15 @@ class Session:
         return Models(self.classifier, self.flow, x, y, self.data.num_classes, search,
                       self.z_train)  # fmt: skip
 
+    def explainer(self, name: str) -> CounterfactualMethod:
+        """Method ``name`` (a key of :attr:`methods`), built on this run's models after
+        seeding, so that explaining the same factuals twice gives the same result."""
+        method = self.methods[name]
+        models = self.models(method.get("latent"))
+        seed_everything(self.cfg.seed)
+        return METHODS.build(method.name, models, progress=self.progress,
+                             **options(method, *PIPELINE_KEYS))  # fmt: skip
+
     @cache  # noqa: B019
     def counterfactuals(self, name: str) -> Counterfactuals:
         """The counterfactuals of method ``name`` (a key of :attr:`methods`)."""
@@ -265,12 +274,8 @@ class Session:
             spec["vae"] = plain(self.cfg.vae)
 
         def create():
-            models = self.models(method.get("latent"))
             factuals = self.factuals(method.target)
-            seed_everything(self.cfg.seed)
-            explainer = METHODS.build(method.name, models, progress=self.progress,
-                                      **options(method, *PIPELINE_KEYS))  # fmt: skip
-            cfs = explainer.explain(*factuals)
+            cfs = self.explainer(name).explain(*factuals)
             return cfs.to_dict(), {"seconds": cfs.seconds, "factuals": len(cfs.x)}
 
         payload = self.store.fetch("counterfactuals", method.name, spec, create,

@@ -12,6 +12,7 @@ import torchvision
 from torch import nn
 
 from flowcf.errors import UserError
+from flowcf.losses import LOSSES, Candidate, Models, build_terms
 from flowcf.methods import Counterfactuals
 from flowcf.metrics import EvaluationContext, compute_metrics
 from flowcf.metrics.fid import (
@@ -110,6 +111,22 @@ def alexnet(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("alexnet") / BACKBONE_FILE
     torch.save(torchvision.models.alexnet(weights=None).state_dict(), path)
     return path
+
+
+def test_perceptual_loss_term_is_lpips_between_factual_and_candidate(alexnet, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", "/nonexistent")
+    models = Models(nn.Linear(4, 2), None, torch.zeros(1, 4), torch.zeros(1).long(), 2)
+    x, x_cf = digits(3, seed=0), digits(3, seed=1)
+    c = Candidate(x, x_cf, x, x_cf, torch.ones(3).long())
+    for backbone, expected in ((str(alexnet), str(alexnet)), ("random", None)):
+        term = LOSSES.build("lpips", models, backbone=backbone)
+        torch.testing.assert_close(term(c), load_lpips(expected)(x, x_cf))
+    same = Candidate(x, x, x, x, torch.ones(3).long())
+    assert LOSSES.build("lpips", models, backbone="random")(same).abs().max() < 1e-6
+    with pytest.raises(UserError, match=BACKBONE_FILE):
+        LOSSES.build("lpips", models)  # no file in torch hub's cache
+    off = {"perceptual": {"name": "lpips", "weight": 0.0}}  # off: no backbone needed
+    assert build_terms(models, off) == ({}, {})
 
 
 def test_lpips_backbone_defaults_to_torch_hubs_cache(alexnet, tmp_path, monkeypatch):

@@ -25,6 +25,8 @@ TINY_MNIST = [
     "model.hidden=32",
     "model.train.epochs=20",
     "methods.place.max_steps=100",
+    "methods.place.losses.perceptual.weight=1.0",
+    "methods.place.losses.perceptual.backbone=random",
     "methods.revise.max_steps=100",
     "methods.clarity.max_steps=100",
     "methods.clarity.losses.decision.members=2",
@@ -42,7 +44,8 @@ def test_place_mnist_runs_end_to_end(flowcf, tmp_path):
     metrics = pd.read_csv(run / "metrics.csv")
     assert list(metrics["method"]) == ["place", "revise", "clarity"]
     assert metrics["coverage"].between(0, 1).all() and metrics["validity"].between(0, 1).all()
-    for name in ("table.md", "table.tex", "counterfactuals.csv", "counterfactuals.png"):
+    pictures = ("counterfactuals.png", "trajectory_place.png")
+    for name in ("table.md", "table.tex", "counterfactuals.csv", *pictures):
         assert (run / name).stat().st_size > 0
     frame = pd.read_csv(run / "counterfactuals.csv")
     pairs = set(zip(frame["factual_class"], frame["target"], strict=True))

@@ -92,6 +92,27 @@ def test_finished_samples_stop_while_others_continue():
     torch.testing.assert_close(cfs.x_cf[0], x[0])
 
 
+def test_on_step_sees_every_step_and_a_factual_ends_at_its_counterfactual():
+    models = fixed_models()
+    x = torch.tensor([[1.5, 0.0], [-3.0, 0.0]])
+    y = torch.zeros(2, dtype=torch.long)
+    recorded = []
+    cfs = METHODS.build("ppcef", models, **PPCEF).explain(
+        x, y, torch.ones(2).long(), on_step=lambda step, x_cf: recorded.append((step, x_cf))
+    )
+    assert [step for step, _ in recorded] == list(range(int(cfs.steps.max()) + 1))
+    torch.testing.assert_close(recorded[0][1], x)
+    for i in range(2):
+        torch.testing.assert_close(recorded[int(cfs.steps[i])][1][i], cfs.x_cf[i])
+
+
+def test_a_term_with_weight_zero_is_not_built():
+    models = fixed_models()
+    off = {**PPCEF["losses"], "plausibility": {"name": "nll_hinge", "weight": 0.0}}
+    method = METHODS.build("ppcef", models, **{**PPCEF, "losses": off})
+    assert set(method.terms) == set(method.weights) == {"distance", "decision"}
+
+
 def test_non_finite_loss_stops_that_factual_without_a_counterfactual():
     models = fixed_models()
     x = torch.tensor([[float("nan"), 0.0], [-1.0, 0.0]])

@@ -5,6 +5,7 @@ it is finished it stops changing, and the loop ends when all are finished or at 
 """
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -130,7 +131,15 @@ class GradientSearch(CounterfactualMethod):
     def schedule(self, step: int, active: Tensor, weights: dict[str, Tensor]) -> None:
         """Updates per-sample term weights in place after ``step``; none by default."""
 
-    def explain(self, x: Tensor, y: Tensor, y_target: Tensor) -> Counterfactuals:
+    def explain(
+        self,
+        x: Tensor,
+        y: Tensor,
+        y_target: Tensor,
+        on_step: Callable[[int, Tensor], None] | None = None,
+    ) -> Counterfactuals:
+        """Explains the batch; ``on_step(step, x_cf)``, if given, sees every step's candidates
+        (e.g. to draw the optimisation trajectory; a factual's own steps end at ``steps``)."""
         start = time.perf_counter()
         with torch.no_grad():
             z = self.initial(x)
@@ -147,6 +156,8 @@ class GradientSearch(CounterfactualMethod):
         )
         for step in bar:
             x_cf = self.decode(variable)
+            if on_step is not None:
+                on_step(step, x_cf.detach().clone())
             candidate = Candidate(x, x_cf, z, variable, y_target)
             values = {k: term(candidate) for k, term in self.terms.items()}
             loss = sum(weights[k] * v for k, v in values.items())

@@ -30,7 +30,12 @@ from torch import Tensor
 
 from flowcf.io import atomic_write
 
-__all__ = ["plot_counterfactuals_2d", "plot_image_counterfactuals", "save_figure"]
+__all__ = [
+    "plot_counterfactuals_2d",
+    "plot_image_counterfactuals",
+    "plot_trajectory",
+    "save_figure",
+]
 
 GRID_SIZE = 200
 MARGIN = 0.1  # of the data range, on each side
@@ -149,6 +154,16 @@ def plot_counterfactuals_2d(
     save_figure(fig, path)
 
 
+def _show_image(ax, image: np.ndarray, title: str, **style) -> None:
+    """Draws a (C, H, W) image without ticks; grayscale when C = 1."""
+    image = np.moveaxis(image, 0, -1)
+    ax.imshow(image.squeeze(-1) if image.shape[-1] == 1 else image.clip(0, 1), **style)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=8)
+
+
 def plot_image_counterfactuals(path: str | os.PathLike, results: dict, rows: int = 6) -> None:
     """A grid per run: one row per factual, the factual then, per method, its counterfactual
     and the difference map (red: ink added, blue: ink removed).
@@ -163,26 +178,41 @@ def plot_image_counterfactuals(path: str | os.PathLike, results: dict, rows: int
     columns = 1 + 2 * len(results)
     fig = Figure(figsize=(1.3 * columns, 1.4 * len(index)))
     axes = fig.subplots(len(index), columns, squeeze=False)
-
-    def show(ax, image, title, **style):
-        ax.imshow(np.moveaxis(image, 0, -1).squeeze(-1) if image.shape[0] == 1
-                  else np.moveaxis(image, 0, -1).clip(0, 1), **style)  # fmt: skip
-        ax.set_xticks([])
-        ax.set_yticks([])
-        if title:
-            ax.set_title(title, fontsize=8)
-
+    gray = {"cmap": "gray", "vmin": 0, "vmax": 1}
     for row, i in enumerate(index):
         x = _numpy(first.x[i])
-        label = f"{int(first.y[i])} → {int(first.y_target[i])}"
-        show(axes[row, 0], x, "factual" if row == 0 else "", cmap="gray", vmin=0, vmax=1)
-        axes[row, 0].set_ylabel(label, fontsize=8)
+        _show_image(axes[row, 0], x, "factual" if row == 0 else "", **gray)
+        axes[row, 0].set_ylabel(f"{int(first.y[i])} → {int(first.y_target[i])}", fontsize=8)
         for m, (name, cfs) in enumerate(results.items()):
             x_cf = np.nan_to_num(_numpy(cfs.x_cf[i]))
-            show(axes[row, 1 + 2 * m], x_cf, name if row == 0 else "", cmap="gray", vmin=0,
-                 vmax=1)  # fmt: skip
+            _show_image(axes[row, 1 + 2 * m], x_cf, name if row == 0 else "", **gray)
             diff = (x_cf - x).mean(axis=0, keepdims=True)
-            show(axes[row, 2 + 2 * m], diff, "difference" if row == 0 else "", cmap="bwr",
-                 vmin=-1, vmax=1)  # fmt: skip
+            _show_image(axes[row, 2 + 2 * m], diff, "difference" if row == 0 else "",
+                        cmap="bwr", vmin=-1, vmax=1)  # fmt: skip
+    fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_trajectory(
+    path: str | os.PathLike, frames: Tensor, steps: Tensor, proba: Tensor, labels: list[str]
+) -> None:
+    """A strip per factual of its candidates along the search, like PLACE's Fig. 2 (seeds/002).
+
+    Arguments:
+        path: The PNG file to write (atomically).
+        frames: Candidates, (R, F, C, H, W): R factuals, F steps each.
+        steps: The step of each frame, (R, F).
+        proba: The classifier's probability of the factual's class for each frame, (R, F).
+        labels: A row label per factual, e.g. ``"0 → 8"``.
+    """
+    rows, columns = frames.shape[:2]
+    fig = Figure(figsize=(1.2 * columns, 1.45 * rows))
+    axes = fig.subplots(rows, columns, squeeze=False)
+    for r in range(rows):
+        axes[r, 0].set_ylabel(labels[r], fontsize=8)
+        for f in range(columns):
+            title = f"step {int(steps[r, f])}\np={float(proba[r, f]):.2f}"
+            _show_image(axes[r, f], _numpy(frames[r, f]), title, cmap="gray", vmin=0, vmax=1)
+    fig.suptitle("search trajectory (p: probability of the factual's class)", fontsize=9)
     fig.tight_layout()
     save_figure(fig, path)
