@@ -29,6 +29,7 @@ from torch.nn.functional import cross_entropy
 from flowcf.density import class_log_prob, class_quantiles
 from flowcf.errors import UserError
 from flowcf.models.classifiers import predict_proba
+from flowcf.models.lpips import find_backbone, load_lpips
 from flowcf.registry import Registry
 
 __all__ = ["LOSSES", "Candidate", "LossTerm", "Models", "build_terms"]
@@ -231,12 +232,10 @@ class NLLHinge(NLL):
 class Perceptual(LossTerm):
     """PLACE's perceptual term LPIPS(x, x') between factual and candidate images (seeds/002,
     eq. 5). ``backbone``: the AlexNet weights file, ``None`` for torch hub's cache
-    (:func:`flowcf.metrics.perceptual.find_backbone`), or ``"random"`` for LPIPS's linear
+    (:func:`flowcf.models.lpips.find_backbone`), or ``"random"`` for LPIPS's linear
     layers over a random (seeded) AlexNet, a feature distance that is not LPIPS."""
 
     def __init__(self, models: Models, backbone: str | None = None):
-        from flowcf.metrics.perceptual import find_backbone, load_lpips
-
         if backbone == "random":
             log.warning("the lpips loss uses a random AlexNet backbone: it is not LPIPS")
             path = None

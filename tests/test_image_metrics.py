@@ -22,7 +22,7 @@ from flowcf.metrics.fid import (
     inception_features,
     load_inception,
 )
-from flowcf.metrics.perceptual import BACKBONE_FILE, find_backbone, load_lpips
+from flowcf.models.lpips import BACKBONE_FILE, find_backbone, load_lpips
 
 
 def spd(d: int, generator: torch.Generator) -> torch.Tensor:
