@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
 
+from flowcf.data.constraints import Constraints
 from flowcf.density import class_log_prob, class_quantiles
 from flowcf.errors import UserError
 from flowcf.models.classifiers import predict_proba
@@ -46,6 +47,7 @@ class Models:
         autoencoder: The autoencoder whose latent space a method searches (``encode``,
             ``decode``), or ``None`` for methods that search the input space.
         z_train: The training data in the flow's space (``x_train`` without an autoencoder).
+        constraints: What counterfactuals may change (tabular data), or ``None``: anything.
     """
 
     classifier: nn.Module
@@ -55,6 +57,7 @@ class Models:
     num_classes: int
     autoencoder: nn.Module | None = None
     z_train: Tensor | None = None
+    constraints: Constraints | None = None
 
     def __post_init__(self):
         if self.z_train is None:

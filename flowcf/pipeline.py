@@ -45,7 +45,8 @@ def train(session: Session) -> None:
 
 
 def counterfactual_frame(session: Session, name: str) -> pd.DataFrame:
-    """Factual and counterfactual side by side, in the data's own units (vector data)."""
+    """Factual and counterfactual side by side, in the data's own units and category names
+    (vector data), with the features that changed listed in ``changed``."""
     cfs, data = session.counterfactuals(name), session.data
     predicted = batched(session.classifier, cfs.x_cf.nan_to_num()).argmax(dim=1)
     frame = pd.DataFrame({
@@ -57,12 +58,13 @@ def counterfactual_frame(session: Session, name: str) -> pd.DataFrame:
         "valid": (cfs.found & (predicted == cfs.y_target)).cpu(),
         "steps": cfs.steps.cpu(),
     })  # fmt: skip
-    for prefix, x in (("", cfs.x), ("cf_", cfs.x_cf)):
-        if data.feature_names:
-            raw = data.to_raw(x.cpu()).numpy()
-            for j, feature in enumerate(data.feature_names):
-                frame[prefix + feature] = raw[:, j]
-    return frame
+    if not data.feature_names:
+        return frame
+    factual = data.frame(cfs.x)
+    counterfactual = data.frame(cfs.x_cf.nan_to_num()).where(frame["found"])
+    changed = factual.ne(counterfactual) & frame["found"].to_numpy()[:, None]
+    frame["changed"] = [";".join(factual.columns[row]) for row in changed.to_numpy()]
+    return pd.concat([frame, factual, counterfactual.add_prefix("cf_")], axis=1)
 
 
 def explain(session: Session) -> None:

@@ -252,8 +252,9 @@ class Session:
             raise UserError(f"unknown method.latent '{latent}'; choose one of: autoencoder, vae")
         x, y = self.split("train")
         search = None if latent is None else getattr(self, latent)
+        constraints = self.data.constraints
         return Models(self.classifier, self.flow, x, y, self.data.num_classes, search,
-                      self.z_train)  # fmt: skip
+                      self.z_train, constraints and constraints.to(self.device))  # fmt: skip
 
     @cache  # noqa: B019
     def counterfactuals(self, name: str) -> Counterfactuals:

@@ -77,6 +77,11 @@ class GradientSearch(CounterfactualMethod):
     factual's code ``E(x)`` and scoring the decoded candidate ``G(z')``; without one it runs in
     the input space, starting from the factual itself.
 
+    With the data's :class:`~flowcf.data.constraints.Constraints` (input-space search on tabular
+    data), every step is projected onto the actionable set (immutable features stay, monotone
+    ones move one way), and the losses score, and the search returns, each candidate as the user
+    would see it: with valid one-hot categories and whole integers (:meth:`feasible`).
+
     A candidate is *finished* when the classifier assigns it to the target class and every hinge
     term is zero. With ``patience=0`` a factual stops at its first finished candidate; otherwise
     it keeps the finished candidate with the lowest loss and stops after ``patience`` steps
@@ -116,6 +121,7 @@ class GradientSearch(CounterfactualMethod):
         self.terms, self.weights = build_terms(models, losses)
         self.lr, self.max_steps, self.patience = lr, max_steps, patience
         self.unfinished, self.progress = unfinished, progress
+        self.constraints = models.constraints if models.autoencoder is None else None
 
     def initial(self, x: Tensor) -> Tensor:
         """The starting point of the search: the factual or its latent code."""
@@ -129,6 +135,15 @@ class GradientSearch(CounterfactualMethod):
 
     def schedule(self, step: int, active: Tensor, weights: dict[str, Tensor]) -> None:
         """Updates per-sample term weights in place after ``step``; none by default."""
+
+    def feasible(self, x: Tensor, x_cf: Tensor) -> Tensor:
+        """The counterfactual the user would get for candidate ``x_cf``: actionable, with valid
+        categories and integers under the data's constraints (``x_cf`` itself without). Its
+        gradient is that of ``x_cf`` (straight-through), so the losses score what the user gets.
+        """
+        if self.constraints is None:
+            return x_cf
+        return self.constraints.finalize(x, x_cf.detach()) + (x_cf - x_cf.detach())
 
     def explain(self, x: Tensor, y: Tensor, y_target: Tensor) -> Counterfactuals:
         start = time.perf_counter()
@@ -146,8 +161,9 @@ class GradientSearch(CounterfactualMethod):
             range(self.max_steps + 1), desc="explain", disable=not self.progress, leave=False
         )
         for step in bar:
-            x_cf = self.decode(variable)
-            candidate = Candidate(x, x_cf, z, variable, y_target)
+            current = self.feasible(x, variable)  # constraints apply in the input space only
+            x_cf = self.decode(current)
+            candidate = Candidate(x, x_cf, z, current, y_target)
             values = {k: term(candidate) for k, term in self.terms.items()}
             loss = sum(weights[k] * v for k, v in values.items())
             with torch.no_grad():
@@ -171,6 +187,9 @@ class GradientSearch(CounterfactualMethod):
             optimizer.zero_grad()
             loss[~done].sum().backward()
             optimizer.step()
+            if self.constraints is not None:
+                with torch.no_grad():
+                    variable.copy_(self.constraints.project(x, variable))
             self.schedule(step, ~done, weights)
         return Counterfactuals(
             x=x,
