@@ -31,7 +31,7 @@ from flowcf.errors import UserError
 from flowcf.models.classifiers import predict_proba
 from flowcf.registry import Registry
 
-__all__ = ["LOSSES", "Candidate", "LossTerm", "Models", "build_terms"]
+__all__ = ["LOSSES", "Candidate", "LossTerm", "Models", "build_terms", "median_absolute_deviation"]
 
 
 @dataclass
@@ -182,14 +182,18 @@ class L2(Distance):
         return c.difference(self.space).norm(dim=1)
 
 
+def median_absolute_deviation(x: Tensor) -> Tensor:
+    """MAD_j, the median absolute deviation of each feature of ``x`` (N, D), floored at 1e-6 so
+    constant features cannot divide by zero."""
+    return (x - x.median(dim=0).values).abs().median(dim=0).values.clamp(min=1e-6)
+
+
 @LOSSES.register("mad")
 class MAD(LossTerm):
-    """Wachter's Σ_j |x_j − x'_j| / MAD_j, MAD_j the median absolute deviation of feature j on
-    the training data (floored at 1e-6 so constant features cannot divide by zero)."""
+    """Wachter's Σ_j |x_j − x'_j| / MAD_j over the training data's MAD."""
 
     def __init__(self, models: Models):
-        x = models.x_train
-        self.mad = (x - x.median(dim=0).values).abs().median(dim=0).values.clamp(min=1e-6)
+        self.mad = median_absolute_deviation(models.x_train)
 
     def __call__(self, c):
         return ((c.x_cf - c.x).abs() / self.mad).flatten(1).sum(dim=1)

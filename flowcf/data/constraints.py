@@ -20,7 +20,7 @@ References:
 Example:
     >>> c = Constraints(
     ...     feature=torch.tensor([0, 1, 1, 2]), names=["age", "sex", "amount"],
-    ...     direction=torch.tensor([1, 0, 0, 1]).float(), mutable=torch.tensor([1, 0, 0, 1.0]),
+    ...     direction=torch.tensor([1, 0, 0, 0]).float(), mutable=torch.tensor([1, 0, 0, 1.0]),
     ...     integer=torch.tensor([1, 0, 0, 0.0]), shift=torch.zeros(4), scale=torch.ones(4),
     ...     groups=[[1, 2]],
     ... )

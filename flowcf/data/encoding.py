@@ -68,12 +68,14 @@ class TabularEncoder:
     def _codes(self, frame, name, categories, lines, path) -> np.ndarray:
         """Each row's index into ``categories``; an unknown category is a UserError."""
         values = frame[name].astype(str)
-        codes = pd.Categorical(values, categories=[str(c) for c in categories]).codes
+        index = {str(c): i for i, c in enumerate(categories)}
+        codes = values.map(index).fillna(-1).to_numpy(dtype=np.int64)
         if lines is not None and (codes < 0).any():
             row = int(np.flatnonzero(codes < 0)[0])
             raise UserError(
-                f"{path}: column '{name}', row {lines[row]}: category {values.iloc[row]!r} was "
-                f"not seen in training (known: {', '.join(map(str, categories))})"
+                f"{path}: column '{name}', row {lines[row]}: unknown category "
+                f"{values.iloc[row]!r} (known: {', '.join(map(str, categories))}, from the "
+                "schema or the training rows)"
             )
         return codes
 

@@ -33,6 +33,8 @@ class Counterfactuals:
         found: Whether the method returned a counterfactual, (B,).
         steps: Optimisation steps each factual took, (B,).
         seconds: Wall-clock time for the whole batch.
+        alternatives: Several counterfactuals per factual, best first, (B, S, ...), rows of NaN
+            where there are fewer; ``None`` for methods that give one (``x_cf``).
     """
 
     x: Tensor
@@ -42,6 +44,7 @@ class Counterfactuals:
     found: Tensor
     steps: Tensor
     seconds: float
+    alternatives: Tensor | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain CPU tensors and floats, for ``torch.save``."""
@@ -49,7 +52,12 @@ class Counterfactuals:
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> "Counterfactuals":
-        return cls(**{f.name: payload[f.name] for f in fields(cls)})
+        return cls(**{f.name: payload[f.name] for f in fields(cls) if f.name in payload})
+
+    @property
+    def ranked(self) -> Tensor:
+        """Every counterfactual, best first, (B, S, ...): the alternatives, or ``x_cf``."""
+        return self.x_cf[:, None] if self.alternatives is None else self.alternatives
 
 
 def targets_for(y: Tensor, target: str | int, num_classes: int) -> Tensor:
