@@ -20,6 +20,9 @@ __all__ = ["METHODS", "CounterfactualMethod", "Counterfactuals", "GradientSearch
 
 METHODS = Registry("method")
 
+UNFINISHED = ("last", "valid", "none")
+"""Values of ``unfinished``: what a factual without a finished candidate returns."""
+
 
 @dataclass
 class Counterfactuals:
@@ -103,7 +106,9 @@ class GradientSearch(CounterfactualMethod):
         max_steps: Step budget.
         patience: Steps without a better finished candidate before a factual stops.
         unfinished: What a factual with no finished candidate after ``max_steps`` returns:
-            ``last`` (its last candidate, which may be invalid) or ``none`` (no counterfactual).
+            ``last`` (its last candidate, which may be invalid), ``valid`` (its lowest-loss
+            candidate the classifier assigns to the target, ignoring the other hinges; else the
+            last) or ``none`` (no counterfactual).
         progress: Show a progress bar.
     """
 
@@ -123,8 +128,10 @@ class GradientSearch(CounterfactualMethod):
                 f"lr and max_steps must be positive and patience ≥ 0, got lr={lr}, "
                 f"max_steps={max_steps}, patience={patience}"
             )
-        if unfinished not in ("last", "none"):
-            raise UserError(f"unknown unfinished '{unfinished}'; choose one of: last, none")
+        if unfinished not in UNFINISHED:
+            raise UserError(
+                f"unknown unfinished '{unfinished}'; choose one of: {', '.join(UNFINISHED)}"
+            )
         self.models = models
         self.terms, self.weights = build_terms(models, losses)
         self.lr, self.max_steps, self.patience = lr, max_steps, patience
@@ -160,8 +167,9 @@ class GradientSearch(CounterfactualMethod):
         variable = z.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([variable], lr=self.lr)
         weights = {k: torch.full_like(y, w, dtype=x.dtype) for k, w in self.weights.items()}
-        result = torch.full_like(x, float("nan"))
+        result, fallback = torch.full_like(x, float("nan")), torch.full_like(x, float("nan"))
         best = torch.full_like(y, float("inf"), dtype=x.dtype)
+        fallback_loss = best.clone()
         improved_at = torch.zeros_like(y)
         done = torch.zeros_like(y, dtype=torch.bool)
         steps = torch.full_like(y, self.max_steps)
@@ -176,7 +184,10 @@ class GradientSearch(CounterfactualMethod):
             loss = sum(weights[k] * v for k, v in values.items())
             with torch.no_grad():
                 bad = ~torch.isfinite(loss) & ~done
-                better = self._finished(x_cf, y_target, values) & (loss < best) & ~done & ~bad
+                valid = self.models.classifier(x_cf).argmax(dim=1) == y_target
+                accepted = valid & (loss < fallback_loss) & ~done & ~bad
+                fallback[accepted], fallback_loss[accepted] = x_cf[accepted], loss[accepted]
+                better = valid & self._hinges_met(values) & (loss < best) & ~done & ~bad
                 result[better], best[better], improved_at[better] = (
                     x_cf[better],
                     loss[better],
@@ -184,7 +195,10 @@ class GradientSearch(CounterfactualMethod):
                 )
                 stop = bad | (best.isfinite() & (step - improved_at >= self.patience))
                 if step == self.max_steps:
-                    last = ~done & ~stop & best.isinf() & (self.unfinished == "last")
+                    last = ~done & ~stop & best.isinf() & (self.unfinished != "none")
+                    if self.unfinished == "valid":
+                        rescued = last & fallback_loss.isfinite()
+                        result[rescued], last = fallback[rescued], last & ~rescued
                     result[last] = x_cf[last]
                     stop = torch.ones_like(stop)
                 steps[stop & ~done] = step
@@ -209,9 +223,10 @@ class GradientSearch(CounterfactualMethod):
             seconds=time.perf_counter() - start,
         )
 
-    def _finished(self, x_cf: Tensor, y_target: Tensor, values: dict[str, Tensor]) -> Tensor:
-        valid = self.models.classifier(x_cf).argmax(dim=1) == y_target
+    def _hinges_met(self, values: dict[str, Tensor]) -> Tensor:
+        """Whether every hinge term is zero, (B,)."""
+        met = torch.ones_like(next(iter(values.values())), dtype=torch.bool)
         for key, term in self.terms.items():
             if term.hinge:
-                valid &= values[key] <= 0
-        return valid
+                met &= values[key] <= 0
+        return met
