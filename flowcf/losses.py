@@ -19,6 +19,7 @@ References:
     | https://arxiv.org/abs/1711.00399
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -48,6 +49,9 @@ class Models:
             ``decode``), or ``None`` for methods that search the input space.
         z_train: The training data in the flow's space (``x_train`` without an autoencoder).
         constraints: What counterfactuals may change (tabular data), or ``None``: anything.
+        cache: ``cache(name, settings, create) -> payload`` keeps a part a method trains (e.g.
+            DiCoFlex's flow) in the artifact store, keyed by the data, classifier and
+            ``settings``; ``create() -> (payload, metrics)`` builds it. ``None``: no store.
     """
 
     classifier: nn.Module
@@ -58,6 +62,7 @@ class Models:
     autoencoder: nn.Module | None = None
     z_train: Tensor | None = None
     constraints: Constraints | None = None
+    cache: Callable[[str, dict, Callable], dict] | None = None
 
     def __post_init__(self):
         if self.z_train is None:

@@ -259,9 +259,14 @@ class Session:
             raise UserError(f"unknown method.latent '{latent}'; choose one of: autoencoder, vae")
         x, y = self.split("train")
         search = None if latent is None else getattr(self, latent)
-        constraints = self.data.constraints
+
+        def keep(name: str, settings: dict, create) -> dict:
+            spec = {**self.spec("data", "classifier"), "settings": settings}
+            return self.store.fetch("method_model", name, spec, create)
+
+        constraints = self.data.constraints and self.data.constraints.to(self.device)
         return Models(self.classifier, self.flow, x, y, self.data.num_classes, search,
-                      self.z_train, constraints and constraints.to(self.device))  # fmt: skip
+                      self.z_train, constraints, keep)  # fmt: skip
 
     @cache  # noqa: B019
     def counterfactuals(self, name: str) -> Counterfactuals:

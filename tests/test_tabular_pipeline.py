@@ -63,9 +63,11 @@ def test_credit_table_over_folds_with_every_method(flowcf, tmp_path):
 @needs_credit
 def test_dicoflex_mask_and_p_are_chosen_at_inference(flowcf, tmp_path):
     options = [f"method.{o}" for o in TINY_DICOFLEX]
+    flowcf("explain", "data=german_credit", "method=dicoflex", *TINY, *options, "hydra.run.dir=a")
     mask = "method.mask=[status_sex,foreign_worker,age,duration]"
-    flowcf("run", "data=german_credit", "method=dicoflex", *TINY, *options, "method.p=2", mask,
-           "hydra.run.dir=run")  # fmt: skip
+    process = flowcf("run", "data=german_credit", "method=dicoflex", *TINY, *options,
+                     "method.p=2", mask, "hydra.run.dir=run")  # fmt: skip
+    assert "Loaded method_model 'dicoflex'" in process.stderr  # no retraining for a new mask
     frame = assert_actionable(tmp_path / "run" / "counterfactuals.csv")
     found = frame[frame["found"]]
     assert (found["cf_age"] == found["age"]).all()

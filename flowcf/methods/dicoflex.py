@@ -50,7 +50,8 @@ def weighted_distance(x: Tensor, x_cf: Tensor, mask: Tensor, p: Tensor, alpha: f
 
 @METHODS.register("dicoflex")
 class DiCoFlex(CounterfactualMethod):
-    """Trains the conditional flow on construction; :meth:`explain` samples from it.
+    """Trains the conditional flow on construction (or loads it through ``models.cache``:
+    the mask, p and sampling settings are not part of its key); :meth:`explain` samples from it.
 
     Arguments:
         models: Classifier, training data and the data's constraints.
@@ -98,16 +99,24 @@ class DiCoFlex(CounterfactualMethod):
         context = 2 * self.dim + 1 + models.num_classes
         self.flow = FLOWS.build(flow["name"], self.dim, context, **options)
         self.flow.to(models.x_train.device)
-        targets, contexts = self._neighbour_pairs(neighbours, p_values, mask_rate, draws)
-        self._fit(targets, contexts, train)
+
+        def create():
+            pairs = self._neighbour_pairs(neighbours, list(p_values), mask_rate, draws)
+            return {"state_dict": self.flow.state_dict()}, self._fit(*pairs, train)
+
+        settings = dict(flow=flow, train=train, neighbours=neighbours, alpha=alpha,
+                        p_values=list(p_values), mask_rate=mask_rate, draws=draws)  # fmt: skip
+        fetch = models.cache or (lambda name, spec, build: build()[0])
+        payload = fetch("dicoflex", settings, create)
+        self.flow.load_state_dict(payload["state_dict"])
+        self.flow.eval().requires_grad_(False)
 
     def _columns(self) -> Tensor:
         """The original feature of each model column (each column its own without constraints)."""
         constraints = self.models.constraints
-        x = self.models.x_train
-        return (
-            torch.arange(self.dim, device=x.device) if constraints is None else constraints.feature
-        )
+        if constraints is None:
+            return torch.arange(self.dim, device=self.models.x_train.device)
+        return constraints.feature
 
     def _inference_mask(self, names: list[str] | None) -> Tensor:
         constraints = self.models.constraints
@@ -163,7 +172,7 @@ class DiCoFlex(CounterfactualMethod):
             targets.append(pool[nearest.flatten()])
         return torch.cat(targets), torch.cat(contexts)
 
-    def _fit(self, targets: Tensor, contexts: Tensor, train: dict) -> None:
+    def _fit(self, targets: Tensor, contexts: Tensor, train: dict) -> dict[str, float]:
         """Maximum likelihood of the neighbours given their contexts; 10 % of pairs validate."""
         order = torch.randperm(len(targets), device=targets.device)
         val, fit_rows = order[: len(order) // 10], order[len(order) // 10 :]
@@ -176,8 +185,8 @@ class DiCoFlex(CounterfactualMethod):
             progress=self.progress,
             desc="train dicoflex flow",
         )
-        self.flow.eval().requires_grad_(False)
         log.info("DiCoFlex flow: %d neighbour pairs, %s", len(targets), summary)
+        return summary
 
     @torch.no_grad()
     def explain(self, x: Tensor, y: Tensor, y_target: Tensor) -> Counterfactuals:
