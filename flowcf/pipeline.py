@@ -155,7 +155,8 @@ def _plot_2d(session: Session, name: str) -> None:
 
 def run(session: Session) -> pd.DataFrame:
     """Train, explain and evaluate in one run directory. With ``data.folds=K``, once per fold
-    (in ``fold<i>/``), then ``metrics.csv`` with every fold and ``table.*`` with mean ± std;
+    (in ``fold<i>/``), then ``folds.csv`` with every fold's metrics and ``table.*`` with
+    mean ± std (not ``metrics.csv``, so ``flowcf report`` counts each fold once);
     ``+data.fold=i`` runs fold i alone."""
     folds = session.cfg.data.get("folds")
     if not folds or session.cfg.data.get("fold") is not None:
@@ -163,7 +164,7 @@ def run(session: Session) -> pd.DataFrame:
         return evaluate(session)
     save_config(session)
     frame = pd.concat([run(session.fold(i)).assign(fold=i) for i in range(folds)])
-    atomic_write_text(session.run_dir / "metrics.csv", frame.to_csv(index=False))
+    atomic_write_text(session.run_dir / "folds.csv", frame.to_csv(index=False))
     summarize(frame, session.run_dir, "table", f"{folds} folds")
     return frame
 

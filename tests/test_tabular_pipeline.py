@@ -51,13 +51,15 @@ def test_credit_table_over_folds_with_every_method(flowcf, tmp_path):
     assert (table["runs"] == 2).all() and table["validity ↑"].str.contains("±").all()
     assert "sparsity ↓" in (run / "table.md").read_text()
     assert "\\begin{tabular}" in (run / "table.tex").read_text()
-    metrics = pd.read_csv(run / "metrics.csv")
+    metrics = pd.read_csv(run / "folds.csv")
     assert sorted(set(metrics["fold"])) == [0, 1]
     assert (metrics["actionability"] == 1).all()
     for fold in (0, 1):
         frame = assert_actionable(run / f"fold{fold}" / "counterfactuals.csv")
         assert set(frame["method"]) == {"ppcef", "dicoflex", "wachter"}
         assert frame["status"].str.contains("DM|account").all()  # category names, not codes
+    flowcf("report", "run")
+    assert (pd.read_csv(run / "report.csv")["runs"] == 2).all()  # each fold once
 
 
 @needs_credit
