@@ -20,19 +20,21 @@ References:
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
 
+from flowcf.data.constraints import Constraints
 from flowcf.density import class_log_prob, class_quantiles
 from flowcf.errors import UserError
 from flowcf.models.classifiers import predict_proba
 from flowcf.models.lpips import find_backbone, load_lpips
 from flowcf.registry import Registry
 
-__all__ = ["LOSSES", "Candidate", "LossTerm", "Models", "build_terms"]
+__all__ = ["LOSSES", "Candidate", "LossTerm", "Models", "build_terms", "median_absolute_deviation"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,10 @@ class Models:
         autoencoder: The autoencoder whose latent space a method searches (``encode``,
             ``decode``), or ``None`` for methods that search the input space.
         z_train: The training data in the flow's space (``x_train`` without an autoencoder).
+        constraints: What counterfactuals may change (tabular data), or ``None``: anything.
+        cache: ``cache(name, settings, create) -> payload`` keeps a part a method trains (e.g.
+            DiCoFlex's flow) in the artifact store, keyed by the data, classifier and
+            ``settings``; ``create() -> (payload, metrics)`` builds it. ``None``: no store.
     """
 
     classifier: nn.Module
@@ -59,6 +65,8 @@ class Models:
     num_classes: int
     autoencoder: nn.Module | None = None
     z_train: Tensor | None = None
+    constraints: Constraints | None = None
+    cache: Callable[[str, dict, Callable], dict] | None = None
 
     def __post_init__(self):
         if self.z_train is None:
@@ -183,14 +191,18 @@ class L2(Distance):
         return c.difference(self.space).norm(dim=1)
 
 
+def median_absolute_deviation(x: Tensor) -> Tensor:
+    """MAD_j, the median absolute deviation of each feature of ``x`` (N, D), floored at 1e-6 so
+    constant features cannot divide by zero."""
+    return (x - x.median(dim=0).values).abs().median(dim=0).values.clamp(min=1e-6)
+
+
 @LOSSES.register("mad")
 class MAD(LossTerm):
-    """Wachter's Σ_j |x_j − x'_j| / MAD_j, MAD_j the median absolute deviation of feature j on
-    the training data (floored at 1e-6 so constant features cannot divide by zero)."""
+    """Wachter's Σ_j |x_j − x'_j| / MAD_j over the training data's MAD."""
 
     def __init__(self, models: Models):
-        x = models.x_train
-        self.mad = (x - x.median(dim=0).values).abs().median(dim=0).values.clamp(min=1e-6)
+        self.mad = median_absolute_deviation(models.x_train)
 
     def __call__(self, c):
         return ((c.x_cf - c.x).abs() / self.mad).flatten(1).sum(dim=1)

@@ -50,24 +50,35 @@ def train(session: Session) -> None:
 
 
 def counterfactual_frame(session: Session, name: str) -> pd.DataFrame:
-    """Factual and counterfactual side by side, in the data's own units (vector data)."""
+    """Factual and counterfactual side by side, one row per counterfactual (``rank`` 0 is the
+    best; methods such as DiCoFlex give several), in the data's own units and category names
+    (vector data), with the features that changed listed in ``changed``."""
     cfs, data = session.counterfactuals(name), session.data
-    predicted = batched(session.classifier, cfs.x_cf.nan_to_num()).argmax(dim=1)
+    ranked = cfs.ranked
+    keep = ranked.flatten(2).isfinite().all(dim=2)
+    keep[:, 0] = True  # every factual has a row, with or without a counterfactual
+    factual, rank = torch.nonzero(keep, as_tuple=True)
+    x_cf = ranked[factual, rank]
+    predicted = batched(session.classifier, x_cf.nan_to_num()).argmax(dim=1)
+    found = x_cf.flatten(1).isfinite().all(dim=1)
     frame = pd.DataFrame({
         "method": name,
-        "factual_class": cfs.y.cpu(),
-        "target": cfs.y_target.cpu(),
+        "factual": factual.cpu(),
+        "rank": rank.cpu(),
+        "factual_class": cfs.y[factual].cpu(),
+        "target": cfs.y_target[factual].cpu(),
         "counterfactual_class": predicted.cpu(),
-        "found": cfs.found.cpu(),
-        "valid": (cfs.found & (predicted == cfs.y_target)).cpu(),
-        "steps": cfs.steps.cpu(),
+        "found": found.cpu(),
+        "valid": (found & (predicted == cfs.y_target[factual])).cpu(),
+        "steps": cfs.steps[factual].cpu(),
     })  # fmt: skip
-    for prefix, x in (("", cfs.x), ("cf_", cfs.x_cf)):
-        if data.feature_names:
-            raw = data.to_raw(x.cpu()).numpy()
-            for j, feature in enumerate(data.feature_names):
-                frame[prefix + feature] = raw[:, j]
-    return frame
+    if not data.feature_names:
+        return frame
+    before = data.frame(cfs.x[factual])
+    after = data.frame(x_cf.nan_to_num()).where(frame["found"])
+    changed = before.ne(after) & frame["found"].to_numpy()[:, None]
+    frame["changed"] = [";".join(before.columns[row]) for row in changed.to_numpy()]
+    return pd.concat([frame, before, after.add_prefix("cf_")], axis=1)
 
 
 def explain(session: Session) -> None:
@@ -178,9 +189,31 @@ def _plot_2d(session: Session, name: str) -> None:
 
 
 def run(session: Session) -> pd.DataFrame:
-    """Train, explain and evaluate in one run directory."""
-    train(session)
-    return evaluate(session)
+    """Train, explain and evaluate in one run directory. With ``data.folds=K``, once per fold
+    (in ``fold<i>/``), then ``folds.csv`` with every fold's metrics and ``table.*`` with
+    mean ± std (not ``metrics.csv``, so ``flowcf report`` counts each fold once);
+    ``+data.fold=i`` runs fold i alone."""
+    folds = session.cfg.data.get("folds")
+    if not folds or session.cfg.data.get("fold") is not None:
+        train(session)
+        return evaluate(session)
+    save_config(session)
+    frame = pd.concat([run(session.fold(i)).assign(fold=i) for i in range(folds)])
+    atomic_write_text(session.run_dir / "folds.csv", frame.to_csv(index=False))
+    summarize(frame, session.run_dir, "table", f"{folds} folds")
+    return frame
+
+
+def summarize(runs: pd.DataFrame, directory: str | Path, stem: str, what: str) -> pd.DataFrame:
+    """One row per data, model, classifier and method: mean ± std of every metric over
+    ``runs``, with arrows; written as ``<stem>.csv``, ``.md`` and ``.tex`` and logged."""
+    metrics = [c for c in runs.columns if c in METRICS]
+    table = arrow_headers(
+        aggregate(runs, RUN_KEYS, metrics), {m: METRICS.get(m).higher_is_better for m in metrics}
+    )
+    write_table(table, directory, stem)
+    log.info("%s (%s):\n%s", what, Path(directory) / f"{stem}.md", table.to_markdown(index=False))
+    return table
 
 
 def report(session: Session) -> pd.DataFrame:
@@ -197,18 +230,7 @@ def report(session: Session) -> pd.DataFrame:
             f"no metrics.csv under {directory}; run `flowcf run` or `flowcf evaluate` there first"
         )
     runs = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
-    metrics = [c for c in runs.columns if c in METRICS]
-    table = arrow_headers(
-        aggregate(runs, RUN_KEYS, metrics), {m: METRICS.get(m).higher_is_better for m in metrics}
-    )
-    write_table(table, directory, "report")
-    log.info(
-        "Report of %d runs (%s):\n%s",
-        len(files),
-        Path(directory) / "report.md",
-        table.to_markdown(index=False),
-    )
-    return table
+    return summarize(runs, directory, "report", f"Report of {len(files)} runs")
 
 
 STAGES = {"train": train, "explain": explain, "evaluate": evaluate, "run": run, "report": report}

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
 
@@ -80,6 +80,13 @@ class Session:
         self.store = Store(cfg.paths.store)
         self.progress = bool(cfg.progress) and sys.stderr.isatty()
         seed_everything(cfg.seed)
+
+    def fold(self, index: int) -> "Session":
+        """The session of cross-validation fold ``index`` (``data.fold``), in ``fold<index>/``."""
+        cfg = self.cfg.copy()
+        with open_dict(cfg):
+            cfg.data.fold = index
+        return Session(cfg, self.run_dir / f"fold{index}")
 
     def spec(self, *groups: str) -> dict[str, Any]:
         """The settings that define an artifact: the named config groups and the seed, without
@@ -252,8 +259,14 @@ class Session:
             raise UserError(f"unknown method.latent '{latent}'; choose one of: autoencoder, vae")
         x, y = self.split("train")
         search = None if latent is None else getattr(self, latent)
+
+        def keep(name: str, settings: dict, create) -> dict:
+            spec = {**self.spec("data", "classifier"), "settings": settings}
+            return self.store.fetch("method_model", name, spec, create)
+
+        constraints = self.data.constraints and self.data.constraints.to(self.device)
         return Models(self.classifier, self.flow, x, y, self.data.num_classes, search,
-                      self.z_train)  # fmt: skip
+                      self.z_train, constraints, keep)  # fmt: skip
 
     def explainer(self, name: str) -> CounterfactualMethod:
         """Method ``name`` (a key of :attr:`methods`), built on this run's models after
@@ -293,4 +306,5 @@ class Session:
             self.counterfactuals(name), self.classifier, self.flow, x_train, y_train,
             self.data.num_classes, options(self.cfg.metrics, "names"),
             autoencoder=self.autoencoder, z_train=self.z_train, x_real=x_test, y_real=y_test,
+            constraints=self.models(None).constraints,
         )  # fmt: skip

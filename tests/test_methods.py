@@ -135,3 +135,31 @@ def test_targets():
     y = torch.tensor([0, 1, 2])
     assert targets_for(y, "next", 3).tolist() == [1, 2, 0]
     assert targets_for(y, 2, 3).tolist() == [2, 2, 2]
+
+
+def test_the_search_keeps_immutable_features_and_monotone_directions():
+    from flowcf.data.constraints import Constraints
+
+    models = fixed_models()
+    models.constraints = Constraints(
+        feature=torch.tensor([0, 1]), names=["x0", "x1"], direction=torch.tensor([1.0, 0.0]),
+        mutable=torch.tensor([1.0, 0.0]), integer=torch.zeros(2), shift=torch.zeros(2),
+        scale=torch.ones(2), groups=[],
+    )  # fmt: skip
+    x = torch.tensor([[-1.0, 0.5], [0.0, -1.0], [0.5, 0.2]])
+    y = torch.zeros(3, dtype=torch.long)
+    for name, options in (("ppcef", PPCEF), ("wachter", WACHTER)):
+        cfs = METHODS.build(name, models, **options).explain(x, y, targets_for(y, "next", 2))
+        assert (models.classifier(cfs.x_cf).argmax(dim=1) == 1).all(), name
+        assert torch.equal(cfs.x_cf[:, 1], x[:, 1]) and (cfs.x_cf[:, 0] >= x[:, 0]).all(), name
+
+
+def test_unfinished_valid_returns_an_accepted_candidate():
+    # τ at the top of the training densities and few steps: the hinge is rarely met in time.
+    options = {**PPCEF, "max_steps": 100, "unfinished": "valid"}
+    options["losses"] = {**PPCEF["losses"], "plausibility": {"name": "nll_hinge", "quantile": 1.0}}
+    models = fixed_models()
+    x = torch.tensor([[-1.0, 0.5], [0.0, -1.0], [0.5, 2.0]])
+    y = torch.zeros(3, dtype=torch.long)
+    cfs = METHODS.build("ppcef", models, **options).explain(x, y, targets_for(y, "next", 2))
+    assert cfs.found.all() and (models.classifier(cfs.x_cf).argmax(dim=1) == 1).all()

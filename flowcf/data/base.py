@@ -18,14 +18,16 @@ Example:
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 import torch
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import Tensor
 
+from flowcf.data.constraints import Constraints
 from flowcf.errors import UserError
 from flowcf.registry import Registry
 
-__all__ = ["DATASETS", "SCALINGS", "Dataset", "split_and_scale"]
+__all__ = ["DATASETS", "SCALINGS", "Dataset", "fit_scaler", "split_and_scale", "split_indices"]
 
 DATASETS = Registry("dataset")
 """Dataset factories ``load(cfg: Mapping, seed: int) -> Dataset``, by name."""
@@ -54,6 +56,7 @@ class Dataset:
         name: The dataset name.
         shift: The scaler's shift, shape :math:`(D,)`.
         scale: The scaler's scale, shape :math:`(D,)`.
+        constraints: What a counterfactual may change (tabular data), or ``None``: anything.
     """
 
     x_train: Tensor
@@ -67,6 +70,7 @@ class Dataset:
     name: str
     shift: Tensor
     scale: Tensor
+    constraints: Constraints | None = None
 
     @property
     def dim(self) -> int:
@@ -89,6 +93,64 @@ class Dataset:
         """
         return x * self.scale.to(x) + self.shift.to(x)
 
+    def frame(self, x: Tensor) -> pd.DataFrame:
+        """Features in their original units, one column per feature, for CSV output.
+
+        Arguments:
+            x: Scaled features, shape :math:`(N, D)`.
+        """
+        return pd.DataFrame(self.to_raw(x.cpu()).numpy(), columns=self.feature_names)
+
+
+def split_indices(
+    y: np.ndarray, *, seed: int, val: float, test: float, folds: int | None = None, fold: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Stratified train / validation / test row indices.
+
+    Without ``folds`` the test set is the fraction ``test`` of the rows; with ``folds=K`` it is
+    fold ``fold`` of a shuffled stratified K-fold split (so K runs cover every row once). The
+    validation set is the fraction ``val`` of the whole data set, taken from the rest.
+
+    Arguments:
+        y: Labels, shape :math:`(N,)`.
+        seed: The seed of the split.
+        val: The validation fraction of the whole data set.
+        test: The test fraction (ignored with ``folds``).
+        folds: The number of cross-validation folds :math:`K \\geq 2`, or ``None``.
+        fold: Which fold is the test set, in :math:`0, \\dots, K - 1`.
+    """
+    if folds is not None and (folds < 2 or not 0 <= fold < folds):
+        raise UserError(f"need folds ≥ 2 and 0 ≤ fold < folds, got folds={folds}, fold={fold}")
+    if folds is not None:
+        test = 1 / folds
+    if val <= 0 or test <= 0 or val + test >= 1:
+        raise UserError(f"need 0 < val, 0 < test and val + test < 1, got val={val}, test={test}")
+    rows = np.arange(len(y))
+    try:
+        if folds is None:
+            rest, test_rows = train_test_split(rows, test_size=test, stratify=y, random_state=seed)
+        else:
+            splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(rows, y)
+            rest, test_rows = list(splits)[fold]
+        train_rows, val_rows = train_test_split(
+            rest, test_size=val / (1 - test), stratify=y[rest], random_state=seed
+        )
+    except ValueError as e:  # too few samples of some class for a stratified split
+        raise UserError(f"the data cannot be split: {e}") from e
+    return train_rows, val_rows, test_rows
+
+
+def fit_scaler(x_train: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ``(shift, scale)`` that map training features to zero mean and unit (population) std
+    (``"standard"``) or to :math:`[0, 1]` (``"minmax"``); a constant feature keeps scale 1."""
+    if scaling not in SCALINGS:
+        raise UserError(f"unknown scaling '{scaling}'; choose one of: {', '.join(SCALINGS)}")
+    if scaling == "standard":
+        shift, scale = x_train.mean(axis=0), x_train.std(axis=0)
+    else:
+        shift, scale = x_train.min(axis=0), np.ptp(x_train, axis=0)
+    return shift, np.where(scale > 0, scale, 1.0)
+
 
 def split_and_scale(
     x: np.ndarray,
@@ -100,12 +162,13 @@ def split_and_scale(
     val: float,
     test: float,
     scaling: str,
+    folds: int | None = None,
+    fold: int = 0,
 ) -> Dataset:
     r"""Splits a data set into stratified train / validation / test sets and scales it.
 
-    The scaler is fitted on the training split only. ``"standard"`` gives zero mean and unit
-    (population) standard deviation per feature, ``"minmax"`` maps each training feature to
-    :math:`[0, 1]`. A constant feature keeps scale 1.
+    The split is :func:`split_indices`; the scaler (:func:`fit_scaler`) is fitted on the
+    training split only.
 
     Arguments:
         x: Features, shape :math:`(N, D)`.
@@ -116,15 +179,12 @@ def split_and_scale(
         val: The validation fraction of the whole data set.
         test: The test fraction of the whole data set.
         scaling: ``"standard"`` or ``"minmax"``.
+        folds: The number of cross-validation folds, or ``None`` for one split.
+        fold: Which fold is the test set.
 
     Returns:
         The split, scaled data set.
     """
-    if scaling not in SCALINGS:
-        raise UserError(f"unknown scaling '{scaling}'; choose one of: {', '.join(SCALINGS)}")
-    if val <= 0 or test <= 0 or val + test >= 1:
-        raise UserError(f"need 0 < val, 0 < test and val + test < 1, got val={val}, test={test}")
-
     x = np.asarray(x, dtype=np.float64)
     y = np.asarray(y, dtype=np.int64)
     num_classes = int(y.max()) + 1
@@ -134,36 +194,19 @@ def split_and_scale(
         raise UserError(
             f"dataset '{name}': {len(feature_names)} feature names for {x.shape[1]} features"
         )
-
-    try:
-        x_rest, x_test, y_rest, y_test = train_test_split(
-            x, y, test_size=test, stratify=y, random_state=seed
+    rows = split_indices(y, seed=seed, val=val, test=test, folds=folds, fold=fold)
+    shift, scale = fit_scaler(x[rows[0]], scaling)
+    tensors = [
+        (
+            torch.as_tensor((x[r] - shift) / scale, dtype=torch.float32),
+            torch.as_tensor(y[r], dtype=torch.int64),
         )
-        x_train, x_val, y_train, y_val = train_test_split(
-            x_rest, y_rest, test_size=val / (1 - test), stratify=y_rest, random_state=seed
-        )
-    except ValueError as e:  # too few samples of some class for a stratified split
-        raise UserError(f"dataset '{name}' cannot be split: {e}") from e
-
-    if scaling == "standard":
-        shift, scale = x_train.mean(axis=0), x_train.std(axis=0)
-    else:
-        shift, scale = x_train.min(axis=0), np.ptp(x_train, axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-
-    def features(a: np.ndarray) -> Tensor:
-        return torch.as_tensor((a - shift) / scale, dtype=torch.float32)
-
-    def labels(a: np.ndarray) -> Tensor:
-        return torch.as_tensor(a, dtype=torch.int64)
-
+        for r in rows
+    ]
     return Dataset(
-        x_train=features(x_train),
-        y_train=labels(y_train),
-        x_val=features(x_val),
-        y_val=labels(y_val),
-        x_test=features(x_test),
-        y_test=labels(y_test),
+        *tensors[0],
+        *tensors[1],
+        *tensors[2],
         num_classes=num_classes,
         feature_names=list(feature_names),
         name=name,

@@ -3,9 +3,9 @@ r"""Two-dimensional toy classification data sets.
 Each toy is a generator ``(n_samples, noise, rng) -> (x, y)`` with ``x`` of shape
 :math:`(N, 2)` and integer labels ``y`` of shape :math:`(N,)`. The :func:`toy` decorator keeps
 it in :data:`TOYS` and registers a loader in :data:`~flowcf.data.base.DATASETS` that reads
-``n_samples``, ``noise``, ``val``, ``test`` and ``scaling`` from the data config and splits and
-scales with :func:`~flowcf.data.base.split_and_scale`. The run seed seeds both the generator and
-the split.
+``n_samples``, ``noise``, ``val``, ``test``, ``scaling`` and ``folds`` from the data config and
+splits and scales with :func:`~flowcf.data.base.split_and_scale`. The run seed seeds both the
+generator and the split.
 
 References:
     | FFJORD: Free-form Continuous Dynamics for Scalable Reversible Generative Models
@@ -60,6 +60,8 @@ def toy(name: str) -> Callable[[ToyGenerator], ToyGenerator]:
                 val=cfg["val"],
                 test=cfg["test"],
                 scaling=cfg["scaling"],
+                folds=cfg.get("folds"),
+                fold=cfg.get("fold", 0),
             )
 
         TOYS[name] = generate

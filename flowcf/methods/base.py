@@ -21,6 +21,9 @@ __all__ = ["METHODS", "CounterfactualMethod", "Counterfactuals", "GradientSearch
 
 METHODS = Registry("method")
 
+UNFINISHED = ("last", "valid", "none")
+"""Values of ``unfinished``: what a factual without a finished candidate returns."""
+
 
 @dataclass
 class Counterfactuals:
@@ -34,6 +37,8 @@ class Counterfactuals:
         found: Whether the method returned a counterfactual, (B,).
         steps: Optimisation steps each factual took, (B,).
         seconds: Wall-clock time for the whole batch.
+        alternatives: Several counterfactuals per factual, best first, (B, S, ...), rows of NaN
+            where there are fewer; ``None`` for methods that give one (``x_cf``).
     """
 
     x: Tensor
@@ -43,6 +48,7 @@ class Counterfactuals:
     found: Tensor
     steps: Tensor
     seconds: float
+    alternatives: Tensor | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain CPU tensors and floats, for ``torch.save``."""
@@ -50,7 +56,12 @@ class Counterfactuals:
 
     @classmethod
     def from_dict(cls, payload: dict[str, Any]) -> "Counterfactuals":
-        return cls(**{f.name: payload[f.name] for f in fields(cls)})
+        return cls(**{f.name: payload[f.name] for f in fields(cls) if f.name in payload})
+
+    @property
+    def ranked(self) -> Tensor:
+        """Every counterfactual, best first, (B, S, ...): the alternatives, or ``x_cf``."""
+        return self.x_cf[:, None] if self.alternatives is None else self.alternatives
 
 
 def targets_for(y: Tensor, target: str | int, num_classes: int) -> Tensor:
@@ -78,6 +89,11 @@ class GradientSearch(CounterfactualMethod):
     factual's code ``E(x)`` and scoring the decoded candidate ``G(z')``; without one it runs in
     the input space, starting from the factual itself.
 
+    With the data's :class:`~flowcf.data.constraints.Constraints` (input-space search on tabular
+    data), every step is projected onto the actionable set (immutable features stay, monotone
+    ones move one way), and the losses score, and the search returns, each candidate as the user
+    would see it: with valid one-hot categories and whole integers (:meth:`feasible`).
+
     A candidate is *finished* when the classifier assigns it to the target class and every hinge
     term is zero. With ``patience=0`` a factual stops at its first finished candidate; otherwise
     it keeps the finished candidate with the lowest loss and stops after ``patience`` steps
@@ -91,7 +107,9 @@ class GradientSearch(CounterfactualMethod):
         max_steps: Step budget.
         patience: Steps without a better finished candidate before a factual stops.
         unfinished: What a factual with no finished candidate after ``max_steps`` returns:
-            ``last`` (its last candidate, which may be invalid) or ``none`` (no counterfactual).
+            ``last`` (its last candidate, which may be invalid), ``valid`` (its lowest-loss
+            candidate the classifier assigns to the target, ignoring the other hinges; else the
+            last) or ``none`` (no counterfactual).
         progress: Show a progress bar.
     """
 
@@ -111,12 +129,15 @@ class GradientSearch(CounterfactualMethod):
                 f"lr and max_steps must be positive and patience ≥ 0, got lr={lr}, "
                 f"max_steps={max_steps}, patience={patience}"
             )
-        if unfinished not in ("last", "none"):
-            raise UserError(f"unknown unfinished '{unfinished}'; choose one of: last, none")
+        if unfinished not in UNFINISHED:
+            raise UserError(
+                f"unknown unfinished '{unfinished}'; choose one of: {', '.join(UNFINISHED)}"
+            )
         self.models = models
         self.terms, self.weights = build_terms(models, losses)
         self.lr, self.max_steps, self.patience = lr, max_steps, patience
         self.unfinished, self.progress = unfinished, progress
+        self.constraints = models.constraints if models.autoencoder is None else None
 
     def initial(self, x: Tensor) -> Tensor:
         """The starting point of the search: the factual or its latent code."""
@@ -130,6 +151,15 @@ class GradientSearch(CounterfactualMethod):
 
     def schedule(self, step: int, active: Tensor, weights: dict[str, Tensor]) -> None:
         """Updates per-sample term weights in place after ``step``; none by default."""
+
+    def feasible(self, x: Tensor, x_cf: Tensor) -> Tensor:
+        """The counterfactual the user would get for candidate ``x_cf``: actionable, with valid
+        categories and integers under the data's constraints (``x_cf`` itself without). Its
+        gradient is that of ``x_cf`` (straight-through), so the losses score what the user gets.
+        """
+        if self.constraints is None:
+            return x_cf
+        return self.constraints.finalize(x, x_cf.detach()) + (x_cf - x_cf.detach())
 
     def explain(
         self,
@@ -146,8 +176,9 @@ class GradientSearch(CounterfactualMethod):
         variable = z.clone().requires_grad_(True)
         optimizer = torch.optim.Adam([variable], lr=self.lr)
         weights = {k: torch.full_like(y, w, dtype=x.dtype) for k, w in self.weights.items()}
-        result = torch.full_like(x, float("nan"))
+        result, fallback = torch.full_like(x, float("nan")), torch.full_like(x, float("nan"))
         best = torch.full_like(y, float("inf"), dtype=x.dtype)
+        fallback_loss = best.clone()
         improved_at = torch.zeros_like(y)
         done = torch.zeros_like(y, dtype=torch.bool)
         steps = torch.full_like(y, self.max_steps)
@@ -155,15 +186,19 @@ class GradientSearch(CounterfactualMethod):
             range(self.max_steps + 1), desc="explain", disable=not self.progress, leave=False
         )
         for step in bar:
-            x_cf = self.decode(variable)
+            current = self.feasible(x, variable)  # constraints apply in the input space only
+            x_cf = self.decode(current)
             if on_step is not None:
                 on_step(step, x_cf.detach().clone())
-            candidate = Candidate(x, x_cf, z, variable, y_target)
+            candidate = Candidate(x, x_cf, z, current, y_target)
             values = {k: term(candidate) for k, term in self.terms.items()}
             loss = sum(weights[k] * v for k, v in values.items())
             with torch.no_grad():
                 bad = ~torch.isfinite(loss) & ~done
-                better = self._finished(x_cf, y_target, values) & (loss < best) & ~done & ~bad
+                valid = self.models.classifier(x_cf).argmax(dim=1) == y_target
+                accepted = valid & (loss < fallback_loss) & ~done & ~bad
+                fallback[accepted], fallback_loss[accepted] = x_cf[accepted], loss[accepted]
+                better = valid & self._hinges_met(values) & (loss < best) & ~done & ~bad
                 result[better], best[better], improved_at[better] = (
                     x_cf[better],
                     loss[better],
@@ -171,7 +206,10 @@ class GradientSearch(CounterfactualMethod):
                 )
                 stop = bad | (best.isfinite() & (step - improved_at >= self.patience))
                 if step == self.max_steps:
-                    last = ~done & ~stop & best.isinf() & (self.unfinished == "last")
+                    last = ~done & ~stop & best.isinf() & (self.unfinished != "none")
+                    if self.unfinished == "valid":
+                        rescued = last & fallback_loss.isfinite()
+                        result[rescued], last = fallback[rescued], last & ~rescued
                     result[last] = x_cf[last]
                     stop = torch.ones_like(stop)
                 steps[stop & ~done] = step
@@ -182,6 +220,9 @@ class GradientSearch(CounterfactualMethod):
             optimizer.zero_grad()
             loss[~done].sum().backward()
             optimizer.step()
+            if self.constraints is not None:
+                with torch.no_grad():
+                    variable.copy_(self.constraints.project(x, variable))
             self.schedule(step, ~done, weights)
         return Counterfactuals(
             x=x,
@@ -193,9 +234,10 @@ class GradientSearch(CounterfactualMethod):
             seconds=time.perf_counter() - start,
         )
 
-    def _finished(self, x_cf: Tensor, y_target: Tensor, values: dict[str, Tensor]) -> Tensor:
-        valid = self.models.classifier(x_cf).argmax(dim=1) == y_target
+    def _hinges_met(self, values: dict[str, Tensor]) -> Tensor:
+        """Whether every hinge term is zero, (B,)."""
+        met = torch.ones_like(next(iter(values.values())), dtype=torch.bool)
         for key, term in self.terms.items():
             if term.hinge:
-                valid &= values[key] <= 0
-        return valid
+                met &= values[key] <= 0
+        return met

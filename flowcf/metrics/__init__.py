@@ -1,8 +1,11 @@
 """Metrics, by registry name (DESIGN §6)."""
 
 from flowcf.metrics import (  # noqa: F401  (registers them)
+    actionability,
     density,
+    diversity,
     fid,
+    outliers,
     perceptual,
     proximity,
     runtime,

@@ -11,6 +11,7 @@ from functools import cached_property
 import torch
 from torch import Tensor, nn
 
+from flowcf.data.constraints import Constraints
 from flowcf.methods.base import Counterfactuals
 from flowcf.registry import Registry
 
@@ -33,6 +34,7 @@ class EvaluationContext:
         autoencoder: The deterministic autoencoder whose codes the flow models (``None``: the
             flow models the inputs).
         z_train: The training data in the flow's space (``x_train`` when ``None``).
+        constraints: What counterfactuals may change (tabular data), or ``None``: anything.
     """
 
     cfs: Counterfactuals
@@ -46,6 +48,7 @@ class EvaluationContext:
     y_real: Tensor | None = None
     autoencoder: nn.Module | None = None
     z_train: Tensor | None = None
+    constraints: Constraints | None = None
 
     def encode(self, x: Tensor) -> Tensor:
         """Inputs to the flow's space."""

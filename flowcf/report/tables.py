@@ -17,11 +17,12 @@ def arrow_headers(frame: pd.DataFrame, directions: dict[str, bool]) -> pd.DataFr
 
 def aggregate(runs: pd.DataFrame, by: list[str], metrics: Iterable[str]) -> pd.DataFrame:
     """Mean ± std of each metric over the runs in each group (e.g. over seeds), as text,
-    with the number of runs in column ``runs``."""
+    with the number of runs in column ``runs``; "—" where a metric does not apply (NaN)."""
     metrics = [m for m in metrics if m in runs]
     grouped = runs.groupby(by, sort=False)[metrics]
     mean, std = grouped.mean(), grouped.std().fillna(0.0)
     table = mean.map(lambda v: f"{v:.4g}") + " ± " + std.map(lambda v: f"{v:.2g}")
+    table = table.mask(mean.isna(), "—")
     table.insert(0, "runs", grouped.size())
     return table.reset_index()
 

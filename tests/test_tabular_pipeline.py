@@ -1,0 +1,139 @@
+"""German credit and user CSVs end to end through the ``flowcf`` command, on tiny settings.
+
+The issue's figures at full size (validity ≥ 0.95, ≥ 5 distinct valid DiCoFlex counterfactuals
+per factual) are the ``slow`` tests at the end.
+"""
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+DATA = Path(os.environ.get("FLOWCF_DATA", Path(__file__).parents[2] / "shared" / "data"))
+needs_credit = pytest.mark.skipif(
+    not (DATA / "german_credit").is_dir(), reason=f"no German credit in {DATA}"
+)
+TINY = [
+    "model.layers=2",
+    "model.hidden=16",
+    "model.train.epochs=3",
+    "classifier.hidden=16",
+    "classifier.train.epochs=100",
+    "factuals.limit=8",
+    "progress=false",
+    "threads=1",
+]
+TINY_DICOFLEX = ["flow.layers=2", "flow.hidden=16", "train.epochs=2", "num_samples=20"]
+
+
+def assert_actionable(path: Path) -> pd.DataFrame:
+    """Every counterfactual row keeps sex and nationality and never lowers age."""
+    frame = pd.read_csv(path)
+    found = frame[frame["found"]]
+    assert len(found) > 0
+    for immutable in ("status_sex", "foreign_worker"):
+        assert (found[f"cf_{immutable}"] == found[immutable]).all(), immutable
+    assert (found["cf_age"] >= found["age"]).all()
+    return frame
+
+
+@needs_credit
+def test_credit_table_over_folds_with_every_method(flowcf, tmp_path):
+    methods = [f"methods.dicoflex.{o}" for o in TINY_DICOFLEX]
+    methods += ["methods.ppcef.max_steps=100", "methods.wachter.max_steps=100"]
+    flowcf("run", "experiment=credit_table", "data.folds=2", *TINY, *methods,
+           "hydra.run.dir=run")  # fmt: skip
+    run = tmp_path / "run"
+    table = pd.read_csv(run / "table.csv")
+    assert list(table["method"]) == ["ppcef", "dicoflex", "wachter"]
+    assert (table["runs"] == 2).all() and table["validity ↑"].str.contains("±").all()
+    assert "sparsity ↓" in (run / "table.md").read_text()
+    assert "\\begin{tabular}" in (run / "table.tex").read_text()
+    metrics = pd.read_csv(run / "folds.csv")
+    assert sorted(set(metrics["fold"])) == [0, 1]
+    assert (metrics["actionability"] == 1).all()
+    for fold in (0, 1):
+        frame = assert_actionable(run / f"fold{fold}" / "counterfactuals.csv")
+        assert set(frame["method"]) == {"ppcef", "dicoflex", "wachter"}
+        assert frame["status"].str.contains("DM|account").all()  # category names, not codes
+    flowcf("report", "run")
+    assert (pd.read_csv(run / "report.csv")["runs"] == 2).all()  # each fold once
+
+
+@needs_credit
+def test_dicoflex_mask_and_p_are_chosen_at_inference(flowcf, tmp_path):
+    options = [f"method.{o}" for o in TINY_DICOFLEX]
+    flowcf("explain", "data=german_credit", "method=dicoflex", *TINY, *options, "hydra.run.dir=a")
+    mask = "method.mask=[status_sex,foreign_worker,age,duration]"
+    process = flowcf("run", "data=german_credit", "method=dicoflex", *TINY, *options,
+                     "method.p=2", mask, "hydra.run.dir=run")  # fmt: skip
+    assert "Loaded method_model 'dicoflex'" in process.stderr  # no retraining for a new mask
+    frame = assert_actionable(tmp_path / "run" / "counterfactuals.csv")
+    found = frame[frame["found"]]
+    assert (found["cf_age"] == found["age"]).all()
+    assert (found["cf_duration"] == found["duration"]).all()
+    assert frame.groupby("factual")["rank"].max().max() > 0  # several per factual
+
+
+def write_csv(tmp_path: Path, rows: int = 80) -> list[str]:
+    """A user's table and its schema; returns the overrides that select them."""
+    index = pd.RangeIndex(rows)
+    pd.DataFrame({
+        "income": 1000.0 + 10 * index,
+        "years": index % 40 + 20,
+        "city": ["Oslo", "Rome"] * (rows // 2),
+        "approved": ["yes" if i >= rows // 2 else "no" for i in index],
+    }).to_csv(tmp_path / "table.csv", index=False)  # fmt: skip
+    schema = {
+        "features": {"income": "continuous", "years": "integer", "city": "categorical"},
+        "immutable": ["city"],
+        "monotone": {"years": "increasing"},
+        "target": "approved",
+        "classes": ["no", "yes"],
+        "positive": "yes",
+    }
+    (tmp_path / "schema.yaml").write_text(yaml.safe_dump(schema))
+    return ["data=csv", "data.path=table.csv", "data.schema=schema.yaml"]
+
+
+def test_a_users_csv_runs_with_its_schema(flowcf, tmp_path):
+    data = write_csv(tmp_path)
+    flowcf("run", *data, *TINY, "classifier.train.epochs=300", "hydra.run.dir=run")
+    frame = pd.read_csv(tmp_path / "run" / "counterfactuals.csv")
+    found = frame[frame["found"]]
+    assert frame["valid"].mean() > 0.5
+    assert (found["cf_city"] == found["city"]).all() and (
+        found["cf_years"] >= found["years"]
+    ).all()
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("data.path=nowhere.csv", "nowhere.csv does not exist"),
+        ("data.schema=nothing.yaml", "schema file nothing.yaml does not exist"),
+    ],
+)
+def test_bad_input_exits_with_code_2_and_one_line(flowcf, tmp_path, change, message):
+    process = flowcf("run", *write_csv(tmp_path), *TINY, change, check=False)
+    assert process.returncode == 2
+    errors = [line for line in process.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in process.stderr
+
+
+@pytest.mark.slow
+@needs_credit
+@pytest.mark.parametrize("method", ["ppcef", "dicoflex", "wachter"])
+def test_german_credit_at_full_size(flowcf, tmp_path, method):
+    flowcf("run", "data=german_credit", f"method={method}", "progress=false", "threads=1",
+           "hydra.run.dir=run")  # fmt: skip
+    assert_actionable(tmp_path / "run" / "counterfactuals.csv")
+    metrics = pd.read_csv(tmp_path / "run" / "metrics.csv").iloc[0]
+    assert metrics["actionability"] == 1
+    if method != "wachter":
+        assert metrics["validity"] >= 0.95
+    if method == "dicoflex":
+        assert metrics["distinct_valid"] >= 5
