@@ -21,6 +21,9 @@ __all__ = ["Flow", "Transform"]
 class Transform(nn.Module, ABC):
     """An invertible map of vectors, optionally conditioned on a context vector."""
 
+    #: Whether :meth:`inverse` is available (a planar layer's is not, and raises).
+    invertible: bool = True
+
     @abstractmethod
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         r"""Maps :math:`x` to :math:`y`.
@@ -65,6 +68,11 @@ class Flow(nn.Module):
         self.base = base
         self.dim: int = base.dim
         self.context_dim = context_dim
+
+    @property
+    def invertible(self) -> bool:
+        """Whether :meth:`inverse` and :meth:`sample` are available."""
+        return all(transform.invertible for transform in self.transforms)
 
     def _check_context(self, context: Tensor | None) -> None:
         if (context is None) != (self.context_dim == 0):

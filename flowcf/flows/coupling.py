@@ -33,7 +33,13 @@ __all__ = [
     "alternating_masks",
     "nice",
     "realnvp",
+    "soft_clamp",
 ]
+
+
+def soft_clamp(x: Tensor, bound: float) -> Tensor:
+    r"""Squashes :math:`x` smoothly into :math:`(-a, a)`: :math:`a \tanh(x / a)`."""
+    return bound * torch.tanh(x / bound)
 
 
 class MLP(nn.Sequential):
@@ -138,7 +144,7 @@ class AffineCoupling(Coupling):
 
     def scale_shift(self, h: Tensor) -> tuple[Tensor, Tensor]:
         raw, shift = h.chunk(2, dim=-1)
-        return self.scale_clamp * torch.tanh(raw / self.scale_clamp), shift
+        return soft_clamp(raw, self.scale_clamp), shift
 
 
 class AdditiveCoupling(Coupling):
