@@ -26,7 +26,8 @@ test:  ## the fast test suite (what CI runs)
 test-slow:  ## paper reproductions and long runs
 	$(BIN)/python -m pytest -q -m slow
 
-bench:  ## benchmarks: batched counterfactual search against a per-factual loop
+bench:  ## benchmarks: flows against zuko and nflows; batched counterfactual search against a loop
+	$(BIN)/python scripts/bench_flows.py
 	$(BIN)/python scripts/bench_ppcef.py
 
 lint:  ## ruff check and format check
