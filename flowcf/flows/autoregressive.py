@@ -156,18 +156,15 @@ def maf(
 
     Arguments:
         dim: The number of features :math:`D`.
-        context_dim: The number of context features (e.g. classes of a one-hot label), 0 for
-            an unconditional flow.
+        context_dim: The number of context features, 0 for an unconditional flow.
         layers: The number of autoregressive layers.
         hidden: The width of the MADEs' hidden layers.
         depth: The number of the MADEs' hidden layers.
         scale_clamp: The bound of each layer's log-scale.
         random_order: Draw each layer's order at random (from the global generator) instead of
             reversing the previous one.
-        base: ``"normal"`` (context-conditioned layers, standard normal base) or
-            ``"plugen"`` (unconditional layers, :class:`~flowcf.flows.PluGeNNormal` base).
-        sigma: The standard deviation of the PluGeN base's attribute dimensions
-            (``base="plugen"`` only).
+        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
+        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
 
     Example:
         >>> flow = maf(3, context_dim=2, layers=2, random_order=True)

@@ -13,6 +13,7 @@ References:
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 __all__ = ["Flow", "Transform"]
@@ -87,11 +88,11 @@ class Flow(nn.Module):
             with shape :math:`(B,)`.
         """
         self._check_context(context)
-        logabsdet = x.new_zeros(x.shape[0])
+        ladjs = []
         for transform in self.transforms:
             x, ladj = transform(x, context)
-            logabsdet = logabsdet + ladj
-        return x, logabsdet
+            ladjs.append(ladj)
+        return x, torch.stack(ladjs).sum(0)
 
     def inverse(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         """Maps base samples :math:`z` back to data space, with shape :math:`(B, D)`."""

@@ -148,8 +148,7 @@ def cnf(
 
     Arguments:
         dim: The number of features :math:`D`.
-        context_dim: The number of context features (e.g. classes of a one-hot label), 0 for
-            an unconditional flow.
+        context_dim: The number of context features, 0 for an unconditional flow.
         hidden: The width of the field's hidden layers.
         depth: The number of the field's hidden layers.
         trace: ``"exact"``, ``"hutchinson"`` or ``"auto"`` (exact up to
@@ -158,10 +157,8 @@ def cnf(
         solver: A torchdiffeq method, e.g. ``"dopri5"`` or ``"rk4"``.
         atol: The solver's absolute tolerance.
         rtol: The solver's relative tolerance.
-        base: ``"normal"`` (context-conditioned field, standard normal base) or
-            ``"plugen"`` (unconditional field, :class:`~flowcf.flows.PluGeNNormal` base).
-        sigma: The standard deviation of the PluGeN base's attribute dimensions
-            (``base="plugen"`` only).
+        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
+        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
 
     Example:
         >>> flow = cnf(3, context_dim=2, hidden=16)

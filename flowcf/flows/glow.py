@@ -109,16 +109,13 @@ def glow(
 
     Arguments:
         dim: The number of features :math:`D \\geq 2`.
-        context_dim: The number of context features (e.g. classes of a one-hot label), 0 for
-            an unconditional flow.
+        context_dim: The number of context features, 0 for an unconditional flow.
         layers: The number of steps.
         hidden: The width of the couplings' hidden layers.
         depth: The number of the couplings' hidden layers.
         scale_clamp: The bound of each coupling's log-scale.
-        base: ``"normal"`` (context-conditioned couplings, standard normal base) or
-            ``"plugen"`` (unconditional couplings, :class:`~flowcf.flows.PluGeNNormal` base).
-        sigma: The standard deviation of the PluGeN base's attribute dimensions
-            (``base="plugen"`` only).
+        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
+        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
 
     Example:
         >>> flow = glow(3, context_dim=2, layers=2)

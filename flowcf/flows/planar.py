@@ -14,6 +14,8 @@ References:
     | https://arxiv.org/abs/1505.05770
 """
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -23,7 +25,7 @@ from flowcf.flows import FLOWS
 from flowcf.flows.base import Flow, Transform
 from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
 
-__all__ = ["ContextAffine", "Planar", "Radial", "planar", "radial"]
+__all__ = ["ContextAffine", "Planar", "Radial", "layer_flow"]
 
 
 class ContextAffine(nn.Module):
@@ -124,68 +126,37 @@ class Radial(Transform):
         return centre + (y - centre) / (1 + beta / (alpha + r))
 
 
-def _stack(
-    layer: type[Transform], dim: int, context_dim: int, layers: int, base: str, sigma: float
+def layer_flow(
+    layer: type[Transform],
+    dim: int,
+    context_dim: int = 0,
+    *,
+    layers: int = 16,
+    base: str = "normal",
+    sigma: float = PLUGEN_SIGMA,
 ) -> Flow:
-    """A flow of ``layers`` layers of one kind."""
+    """A flow of ``layers`` layers of one kind, registered as ``planar`` (:class:`Planar`:
+    densities only, no inverse, no sampling) and ``radial`` (:class:`Radial`).
+
+    Arguments:
+        layer: The layer class.
+        dim: The number of features :math:`D`.
+        context_dim: The number of context features, 0 for an unconditional flow.
+        layers: The number of layers.
+        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
+        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
+
+    Example:
+        >>> flow = FLOWS.build("planar", 3, context_dim=2, layers=4)
+        >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
+        torch.Size([5])
+        >>> FLOWS.build("radial", 3, layers=4).sample(5).shape
+        torch.Size([5, 3])
+    """
     distribution, transform_context = build_base(base, dim, context_dim, sigma)
     transforms = [layer(dim, transform_context) for _ in range(layers)]
     return Flow(transforms, distribution, context_dim)
 
 
-@FLOWS.register("planar")
-def planar(
-    dim: int,
-    context_dim: int = 0,
-    *,
-    layers: int = 16,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
-) -> Flow:
-    """A planar flow, for densities only (no inverse, no sampling).
-
-    Arguments:
-        dim: The number of features :math:`D`.
-        context_dim: The number of context features (e.g. classes of a one-hot label), 0 for
-            an unconditional flow.
-        layers: The number of planar layers.
-        base: ``"normal"`` (context-conditioned layers, standard normal base) or
-            ``"plugen"`` (unconditional layers, :class:`~flowcf.flows.PluGeNNormal` base).
-        sigma: The standard deviation of the PluGeN base's attribute dimensions
-            (``base="plugen"`` only).
-
-    Example:
-        >>> flow = planar(3, context_dim=2, layers=4)
-        >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
-        torch.Size([5])
-    """
-    return _stack(Planar, dim, context_dim, layers, base, sigma)
-
-
-@FLOWS.register("radial")
-def radial(
-    dim: int,
-    context_dim: int = 0,
-    *,
-    layers: int = 16,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
-) -> Flow:
-    """A radial flow.
-
-    Arguments:
-        dim: The number of features :math:`D`.
-        context_dim: The number of context features (e.g. classes of a one-hot label), 0 for
-            an unconditional flow.
-        layers: The number of radial layers.
-        base: ``"normal"`` (context-conditioned layers, standard normal base) or
-            ``"plugen"`` (unconditional layers, :class:`~flowcf.flows.PluGeNNormal` base).
-        sigma: The standard deviation of the PluGeN base's attribute dimensions
-            (``base="plugen"`` only).
-
-    Example:
-        >>> flow = radial(3, layers=4)
-        >>> flow.sample(5).shape
-        torch.Size([5, 3])
-    """
-    return _stack(Radial, dim, context_dim, layers, base, sigma)
+FLOWS.register("planar")(partial(layer_flow, Planar))
+FLOWS.register("radial")(partial(layer_flow, Radial))

@@ -72,16 +72,13 @@ def zuko_flow(
     Arguments:
         flow_class: The zuko flow class, e.g. :class:`zuko.flows.NSF`.
         dim: The number of features :math:`D`.
-        context_dim: The number of context features (e.g. classes of a one-hot label), 0 for
-            an unconditional flow.
+        context_dim: The number of context features, 0 for an unconditional flow.
         layers: The number of zuko transforms.
         hidden: The width of the conditioners' hidden layers.
         depth: The number of the conditioners' hidden layers.
         random_order: Random feature orders between layers (zuko's ``randperm``).
-        base: ``"normal"`` (context-conditioned transforms, standard normal base) or
-            ``"plugen"`` (unconditional transforms, :class:`~flowcf.flows.PluGeNNormal` base).
-        sigma: The standard deviation of the PluGeN base's attribute dimensions
-            (``base="plugen"`` only).
+        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
+        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
 
     Example:
         >>> import torch
