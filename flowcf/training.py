@@ -1,4 +1,5 @@
-"""One minibatch training loop for every model: Adam, early stopping on the validation loss."""
+"""One minibatch training loop for every model (Adam, early stopping on the validation loss),
+and the objectives a flow can be trained by."""
 
 import copy
 import math
@@ -9,10 +10,25 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from flowcf.errors import UserError
+from flowcf.flows import Flow
+from flowcf.flows.cnf import flow_matching_loss
+from flowcf.registry import Registry
 
-__all__ = ["fit"]
+__all__ = ["OBJECTIVES", "fit"]
 
 Loss = Callable[[nn.Module, Tensor, Tensor], Tensor]
+
+#: Flow training objectives by name (``model.objective``), as ``(flow, x, context) -> scalar``.
+OBJECTIVES = Registry("objective")
+
+
+@OBJECTIVES.register("mle")
+def negative_log_likelihood(flow: Flow, x: Tensor, context: Tensor | None) -> Tensor:
+    r"""Maximum likelihood: the mean of :math:`-\log p(x \mid c)` in nats."""
+    return -flow.log_prob(x, context).mean()
+
+
+OBJECTIVES.register("flow_matching")(flow_matching_loss)
 
 
 def fit(

@@ -26,6 +26,6 @@ __all__ = [
 FLOWS = Registry("flow")
 
 # The flow modules register into FLOWS on import, so they come after its definition.
-from flowcf.flows import coupling  # noqa: E402, F401
+from flowcf.flows import autoregressive, cnf, coupling, glow, planar, zuko_adapter  # noqa: E402, F401
 from flowcf.flows.base import Flow, Transform  # noqa: E402
 from flowcf.flows.distributions import BASES, PluGeNNormal, StandardNormal, build_base  # noqa: E402

@@ -13,6 +13,7 @@ References:
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
 
 __all__ = ["Flow", "Transform"]
@@ -20,6 +21,9 @@ __all__ = ["Flow", "Transform"]
 
 class Transform(nn.Module, ABC):
     """An invertible map of vectors, optionally conditioned on a context vector."""
+
+    #: Whether :meth:`inverse` is available (a planar layer's is not, and raises).
+    invertible: bool = True
 
     @abstractmethod
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -66,6 +70,11 @@ class Flow(nn.Module):
         self.dim: int = base.dim
         self.context_dim = context_dim
 
+    @property
+    def invertible(self) -> bool:
+        """Whether :meth:`inverse` and :meth:`sample` are available."""
+        return all(transform.invertible for transform in self.transforms)
+
     def _check_context(self, context: Tensor | None) -> None:
         if (context is None) != (self.context_dim == 0):
             takes = f"{self.context_dim} context features" if self.context_dim else "no context"
@@ -79,11 +88,11 @@ class Flow(nn.Module):
             with shape :math:`(B,)`.
         """
         self._check_context(context)
-        logabsdet = x.new_zeros(x.shape[0])
+        ladjs = []
         for transform in self.transforms:
             x, ladj = transform(x, context)
-            logabsdet = logabsdet + ladj
-        return x, logabsdet
+            ladjs.append(ladj)
+        return x, torch.stack(ladjs).sum(0)
 
     def inverse(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         """Maps base samples :math:`z` back to data space, with shape :math:`(B, D)`."""

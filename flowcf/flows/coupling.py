@@ -33,7 +33,13 @@ __all__ = [
     "alternating_masks",
     "nice",
     "realnvp",
+    "soft_clamp",
 ]
+
+
+def soft_clamp(x: Tensor, bound: float) -> Tensor:
+    r"""Squashes :math:`x` smoothly into :math:`(-a, a)`: :math:`a \tanh(x / a)`."""
+    return bound * torch.tanh(x / bound)
 
 
 class MLP(nn.Sequential):
@@ -82,19 +88,21 @@ class Coupling(Transform):
         dim = mask.numel()
         self.context_dim = context_dim
         self.register_buffer("mask", mask.float())
+        # Zeroes the conditioner's outputs on the kept features, for each output kind.
+        free = (1 - self.mask).repeat(self.params_per_feature)
+        self.register_buffer("free", free, persistent=False)
         self.net = MLP(dim + context_dim, self.params_per_feature * dim, hidden, depth)
 
     @abstractmethod
     def scale_shift(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        """Maps the conditioner's output to the log-scale :math:`s` and the shift :math:`t`."""
+        """Maps the conditioner's output to the log-scale :math:`s` and the shift :math:`t`;
+        zero outputs must give :math:`s = t = 0`."""
 
     def _condition(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         h = x * self.mask
         if self.context_dim:
             h = torch.cat([h, context.to(dtype=x.dtype)], dim=-1)
-        log_scale, shift = self.scale_shift(self.net(h))
-        free = 1 - self.mask
-        return log_scale * free, shift * free
+        return self.scale_shift(self.net(h) * self.free)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         log_scale, shift = self._condition(x, context)
@@ -138,7 +146,7 @@ class AffineCoupling(Coupling):
 
     def scale_shift(self, h: Tensor) -> tuple[Tensor, Tensor]:
         raw, shift = h.chunk(2, dim=-1)
-        return self.scale_clamp * torch.tanh(raw / self.scale_clamp), shift
+        return soft_clamp(raw, self.scale_clamp), shift
 
 
 class AdditiveCoupling(Coupling):

@@ -1,0 +1,133 @@
+r"""Glow for vectors: steps of ActNorm, an LU-parametrised invertible linear map (the dense
+form of Glow's invertible 1×1 convolution) and an affine coupling, optionally class-conditional.
+
+The linear map mixes all features before each coupling, so, unlike RealNVP, no fixed split of
+the features is privileged. ActNorm and the linear map are unconditional; the couplings take the
+context (or, with ``base="plugen"``, the base does).
+
+References:
+    | Glow: Generative Flow with Invertible 1x1 Convolutions (Kingma & Dhariwal, 2018)
+    | https://arxiv.org/abs/1807.03039
+"""
+
+import torch
+from torch import Tensor, nn
+
+from flowcf.flows import FLOWS
+from flowcf.flows.base import Flow, Transform
+from flowcf.flows.coupling import AffineCoupling, alternating_masks
+from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
+
+__all__ = ["ActNorm", "LULinear", "glow"]
+
+
+class ActNorm(Transform):
+    r"""A per-feature affine map :math:`y = (x + b) \odot \exp(s)` whose parameters are set
+    from the first training batch so that its outputs have zero mean and unit variance
+    (data-dependent initialisation); afterwards they are ordinary parameters.
+
+    Arguments:
+        dim: The number of features :math:`D`.
+        eps: Added to the batch standard deviation at initialisation.
+    """
+
+    def __init__(self, dim: int, eps: float = 1e-6):
+        super().__init__()
+        self.eps = eps
+        self.shift = nn.Parameter(torch.zeros(dim))
+        self.log_scale = nn.Parameter(torch.zeros(dim))
+        self.register_buffer("initialized", torch.tensor(False))
+
+    @torch.no_grad()
+    def _initialize(self, x: Tensor) -> None:
+        self.shift.copy_(-x.mean(0))
+        self.log_scale.copy_(-(x.std(0, correction=0) + self.eps).log())
+        self.initialized.fill_(True)
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        if self.training and not self.initialized:
+            self._initialize(x)
+        return (x + self.shift) * self.log_scale.exp(), self.log_scale.sum().expand(x.shape[0])
+
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
+        return y * (-self.log_scale).exp() - self.shift
+
+
+class LULinear(Transform):
+    r"""An invertible linear map :math:`y = x W^\top` with :math:`W = P L U` in LU form.
+
+    :math:`P` is a fixed permutation, :math:`L` is unit lower triangular and :math:`U` upper
+    triangular with diagonal :math:`\mathrm{sign}(u) \exp(\log |u|)`, so
+    :math:`\log |\det W| = \sum \log |u|` costs :math:`O(D)`. It starts at a random rotation.
+
+    Arguments:
+        dim: The number of features :math:`D`.
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        rotation, _ = torch.linalg.qr(torch.randn(dim, dim))
+        permutation, lower, upper = torch.linalg.lu(rotation)
+        diagonal = upper.diagonal()
+        self.register_buffer("permutation", permutation)
+        self.register_buffer("sign", diagonal.sign())
+        self.lower = nn.Parameter(lower.tril(-1))
+        self.upper = nn.Parameter(upper.triu(1))
+        self.log_diagonal = nn.Parameter(diagonal.abs().log())
+
+    def _factors(self) -> tuple[Tensor, Tensor]:
+        eye = torch.eye(len(self.sign), dtype=self.lower.dtype, device=self.lower.device)
+        lower = self.lower.tril(-1) + eye
+        upper = self.upper.triu(1) + torch.diag(self.sign * self.log_diagonal.exp())
+        return lower, upper
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        lower, upper = self._factors()
+        weight = self.permutation @ lower @ upper
+        return x @ weight.T, self.log_diagonal.sum().expand(x.shape[0])
+
+    def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
+        # x Uᵀ Lᵀ Pᵀ = y: undo Pᵀ, then the two triangular factors.
+        lower, upper = self._factors()
+        x = torch.linalg.solve_triangular(lower.T, y @ self.permutation, upper=True, left=False)
+        return torch.linalg.solve_triangular(upper.T, x, upper=False, left=False)
+
+
+@FLOWS.register("glow")
+def glow(
+    dim: int,
+    context_dim: int = 0,
+    *,
+    layers: int = 8,
+    hidden: int = 64,
+    depth: int = 2,
+    scale_clamp: float = 2.0,
+    base: str = "normal",
+    sigma: float = PLUGEN_SIGMA,
+) -> Flow:
+    """A Glow flow for vectors: ``layers`` steps of ActNorm, LU linear map, affine coupling.
+
+    Arguments:
+        dim: The number of features :math:`D \\geq 2`.
+        context_dim: The number of context features, 0 for an unconditional flow.
+        layers: The number of steps.
+        hidden: The width of the couplings' hidden layers.
+        depth: The number of the couplings' hidden layers.
+        scale_clamp: The bound of each coupling's log-scale.
+        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
+        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
+
+    Example:
+        >>> flow = glow(3, context_dim=2, layers=2)
+        >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
+        torch.Size([5])
+    """
+    distribution, transform_context = build_base(base, dim, context_dim, sigma)
+    transforms: list[Transform] = []
+    for mask in alternating_masks(dim, layers):
+        transforms += [
+            ActNorm(dim),
+            LULinear(dim),
+            AffineCoupling(mask, transform_context, hidden, depth, scale_clamp),
+        ]
+    return Flow(transforms, distribution, context_dim)

@@ -1,0 +1,247 @@
+"""flowcf's flows against zuko's and nflows' side by side: throughput and two-moons NLL.
+
+All three libraries run in one process with the same thread count, batch size, number of layers,
+hidden width and depth (SiLU conditioners), unconditional, float32 on the CPU:
+
+- training steps/s (log_prob, backward, Adam step) and log_prob samples/s for RealNVP and MAF
+  at 2 and 8 dimensions, as ratios flowcf / peer (> 1: flowcf is faster). The libraries take
+  turns within each repeat and the median over repeats is reported, so load from other jobs
+  on a shared machine hits them alike;
+- two moons (noise 0.05, standardised): test NLL of each library's RealNVP after the same steps,
+  and the test NLL each flowcf flow, configured as ``model=<name>`` configures it, reaches in a
+  fixed wall-clock budget (batch 256, Adam lr 1e-3).
+
+    python scripts/bench_flows.py [--threads 1] [--repeats 5] [--moons-steps 3000] [--budget 60]
+
+The table is printed and written to ``outputs/bench/flows.md``.
+"""
+
+import argparse
+import math
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+import zuko
+from nflows.distributions.normal import StandardNormal as NflowsNormal
+from nflows.flows.base import Flow as NflowsFlow
+from nflows.transforms import (
+    AffineCouplingTransform,
+    CompositeTransform,
+    MaskedAffineAutoregressiveTransform,
+    ReversePermutation,
+)
+from omegaconf import OmegaConf
+from sklearn.datasets import make_moons
+from torch import Tensor, nn
+
+from flowcf.cli import CONFIG_DIR
+from flowcf.flows import FLOWS
+from flowcf.flows.coupling import MLP, alternating_masks
+from flowcf.training import OBJECTIVES
+
+BATCH = 256
+WIDTH, DEPTH = 64, 2
+LAYERS = {"realnvp": 8, "maf": 5}
+OUTPUT = Path("outputs/bench/flows.md")
+
+#: ``(library, flow, dim) -> (module, log_prob)``: each library's flow, same architecture.
+LogProb = Callable[[Tensor], Tensor]
+
+
+def flowcf_flow(name: str, dim: int) -> tuple[nn.Module, LogProb]:
+    flow = FLOWS.build(name, dim, layers=LAYERS[name], hidden=WIDTH, depth=DEPTH)
+    return flow, flow.log_prob
+
+
+def zuko_flow(name: str, dim: int) -> tuple[nn.Module, LogProb]:
+    flow_class = {"realnvp": zuko.flows.RealNVP, "maf": zuko.flows.MAF}[name]
+    flow = flow_class(
+        dim, transforms=LAYERS[name], hidden_features=[WIDTH] * DEPTH, activation=nn.SiLU
+    )
+    return flow, lambda x: flow().log_prob(x)
+
+
+class NflowsMLP(MLP):
+    """flowcf's conditioner network, called as nflows calls it: ``net(inputs, context)``."""
+
+    def forward(self, x: Tensor, context: Tensor | None = None) -> Tensor:
+        return super().forward(x)
+
+
+def nflows_flow(name: str, dim: int) -> tuple[nn.Module, LogProb]:
+    if name == "realnvp":
+        transforms = [
+            AffineCouplingTransform(~mask, lambda i, o: NflowsMLP(i, o, WIDTH, DEPTH))
+            for mask in alternating_masks(dim, LAYERS[name])
+        ]
+    else:  # nflows' MADE has one hidden layer more than its blocks
+        transforms = []
+        for _ in range(LAYERS[name]):
+            transforms += [
+                MaskedAffineAutoregressiveTransform(
+                    dim, WIDTH, num_blocks=DEPTH - 1, use_residual_blocks=False,
+                    activation=nn.functional.silu,
+                ),
+                ReversePermutation(dim),
+            ]  # fmt: skip
+    flow = NflowsFlow(CompositeTransform(transforms), NflowsNormal([dim]))
+    return flow, flow.log_prob
+
+
+LIBRARIES = {"flowcf": flowcf_flow, "zuko": zuko_flow, "nflows": nflows_flow}
+
+
+def rate(work: Callable[[], None], seconds: float) -> float:
+    """Calls of ``work`` per second, over at least ``seconds`` after one warm-up call."""
+    work()
+    calls, start = 0, time.perf_counter()
+    while (elapsed := time.perf_counter() - start) < seconds:
+        work()
+        calls += 1
+    return calls / elapsed
+
+
+def throughput(
+    name: str, dim: int, repeats: int, seconds: float
+) -> dict[str, tuple[float, float]]:
+    """Median training steps/s and log_prob samples/s of each library."""
+    torch.manual_seed(0)
+    x = torch.randn(BATCH, dim)
+    flows = {library: build(name, dim) for library, build in LIBRARIES.items()}
+    runs: dict[str, list[tuple[float, float]]] = {library: [] for library in LIBRARIES}
+    for _ in range(repeats):
+        for library, (flow, log_prob) in flows.items():
+            optimizer = torch.optim.Adam(flow.parameters(), lr=1e-4)
+
+            def step(log_prob=log_prob, optimizer=optimizer):
+                loss = -log_prob(x).mean()
+                optimizer.zero_grad()
+                loss.backward()
+                optimizer.step()
+
+            def evaluate(log_prob=log_prob):
+                with torch.no_grad():
+                    log_prob(x)
+
+            runs[library].append((rate(step, seconds), BATCH * rate(evaluate, seconds)))
+    return {
+        library: tuple(statistics.median(r[i] for r in results) for i in (0, 1))
+        for library, results in runs.items()
+    }
+
+
+def moons(n: int, seed: int) -> Tensor:
+    x, _ = make_moons(n, noise=0.05, random_state=seed)
+    return torch.as_tensor(x, dtype=torch.float32)
+
+
+def train(
+    loss: Callable[[Tensor], Tensor], flow: nn.Module, x: Tensor, steps: int, seconds: float
+) -> int:
+    """Adam on ``loss`` of minibatches of ``x`` until ``steps`` steps or ``seconds`` pass;
+    returns the steps taken."""
+    optimizer = torch.optim.Adam(flow.parameters(), lr=1e-3)
+    start, step = time.perf_counter(), 0
+    while step < steps and time.perf_counter() - start < seconds:
+        value = loss(x[torch.randint(len(x), (BATCH,))])
+        optimizer.zero_grad()
+        value.backward()
+        optimizer.step()
+        step += 1
+    return step
+
+
+def moons_nll(steps: int, budget: float, flows: list[str]) -> tuple[dict, dict]:
+    """Test NLL of each library's RealNVP after ``steps`` steps, and of each flowcf flow
+    (as ``model=<name>`` configures it, trained by its objective) after ``budget`` seconds."""
+    train_x, test_x = moons(8192, seed=0), moons(8192, seed=1)
+    mean, std = train_x.mean(0), train_x.std(0)
+    train_x, test_x = (train_x - mean) / std, (test_x - mean) / std
+
+    def nll(log_prob: LogProb) -> float:
+        with torch.no_grad():
+            return -log_prob(test_x).mean().item()
+
+    same_steps = {}
+    for library, build in LIBRARIES.items():
+        torch.manual_seed(0)
+        flow, log_prob = build("realnvp", 2)
+        train(lambda b, log_prob=log_prob: -log_prob(b).mean(), flow, train_x, steps, math.inf)
+        same_steps[library] = nll(log_prob)
+    budgeted = {}
+    for name in flows:
+        torch.manual_seed(0)
+        config = OmegaConf.load(CONFIG_DIR / "model" / f"{name}.yaml")
+        options = {k: v for k, v in config.items() if k not in ("name", "train", "objective")}
+        flow = FLOWS.build(name, 2, **options)
+        objective = OBJECTIVES.get(config.get("objective", "mle"))
+        taken = train(lambda b, f=flow, o=objective: o(f, b, None), flow, train_x, 10**9, budget)
+        budgeted[name] = (nll(flow.log_prob), taken)
+    return same_steps, budgeted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=1.0, help="per timed measurement")
+    parser.add_argument("--moons-steps", type=int, default=3000)
+    parser.add_argument("--budget", type=float, default=60.0, help="seconds per flowcf flow")
+    parser.add_argument("--flows", nargs="*", default=list(FLOWS))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    threads = torch.get_num_threads()
+    machine = f"{platform.machine()}, {threads} torch thread(s), torch {torch.__version__}"
+    lines = [
+        f"# Flow benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
+        "",
+        f"{platform.node()}: {machine}; batch {BATCH}, width {WIDTH}, depth {DEPTH}, "
+        f"layers {LAYERS}, median of {args.repeats} interleaved repeats.",
+        "",
+        "| flow | dim | flowcf train steps/s | ×zuko | ×nflows "
+        "| flowcf log_prob samples/s | ×zuko | ×nflows |",
+        "|:--|--:|--:|--:|--:|--:|--:|--:|",
+    ]  # fmt: skip
+    for name in LAYERS:
+        for dim in (2, 8):
+            r = throughput(name, dim, args.repeats, args.seconds)
+            (ts, ls), (zt, zl), (nt, nl) = r["flowcf"], r["zuko"], r["nflows"]
+            lines.append(
+                f"| {name} | {dim} | {ts:.0f} | {ts / zt:.2f} | {ts / nt:.2f} "
+                f"| {ls:,.0f} | {ls / zl:.2f} | {ls / nl:.2f} |"
+            )
+            print(lines[-1], flush=True)
+
+    same_steps, budgeted = moons_nll(args.moons_steps, args.budget, args.flows)
+    lines += [
+        "",
+        f"Two moons (noise 0.05, standardised, 8192 train / 8192 test points), RealNVP after "
+        f"{args.moons_steps} Adam steps (lr 1e-3): test NLL in nats",
+        "",
+        "| flowcf | zuko | nflows | flowcf − zuko |",
+        "|--:|--:|--:|--:|",
+        f"| {same_steps['flowcf']:.3f} | {same_steps['zuko']:.3f} | {same_steps['nflows']:.3f} "
+        f"| {same_steps['flowcf'] - same_steps['zuko']:+.3f} |",
+        "",
+        f"flowcf flows as `model=<name>` configures them (options and objective) trained for "
+        f"{args.budget:.0f} s each: test NLL in nats",
+        "",
+        "| flow | test NLL | steps |",
+        "|:--|--:|--:|",
+        *(f"| {name} | {v:.3f} | {steps} |" for name, (v, steps) in budgeted.items()),
+    ]
+    table = "\n".join(lines) + "\n"
+    print(table)
+    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
+    OUTPUT.write_text(table)
+    print(f"written to {OUTPUT}")
+
+
+if __name__ == "__main__":
+    main()
