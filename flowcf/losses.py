@@ -20,6 +20,7 @@ References:
 """
 
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,7 +31,6 @@ from torch.nn.functional import cross_entropy
 from flowcf.data.constraints import Constraints
 from flowcf.density import class_log_prob, class_quantiles
 from flowcf.errors import UserError
-from flowcf.models.classifiers import predict_proba
 from flowcf.models.lpips import find_backbone, load_lpips
 from flowcf.registry import Registry
 
@@ -117,32 +117,46 @@ class LossTerm:
 LOSSES: Registry = Registry("loss")
 
 
-def _target_proba(models: Models, c: Candidate) -> tuple[Tensor, Tensor]:
-    """Probability of the target class and the largest probability among the others."""
-    proba = predict_proba(models.classifier, c.x_cf)
-    y_target = c.y_target
-    target = proba.gather(1, y_target[:, None]).squeeze(1)
-    others = proba.scatter(1, y_target[:, None], -1.0).amax(dim=1)
+def _target_log_proba(models: Models, c: Candidate) -> tuple[Tensor, Tensor]:
+    """Log-probability of the target class and the largest log-probability among the others."""
+    log_p = models.classifier(c.x_cf).log_softmax(dim=1)
+    index = c.y_target[:, None]
+    target = log_p.gather(1, index).squeeze(1)
+    others = log_p.scatter(1, index, float("-inf")).amax(dim=1)
     return target, others
 
 
 @LOSSES.register("margin")
 class Margin(LossTerm):
     """PPCEF's L_dec: ``max(0.5 + ε − p_{y'}, 0)`` for two classes and
-    ``max(max_{k≠y'} p_k + ε − p_{y'}, 0)`` for more; zero once the target wins by the margin."""
+    ``max(max_{k≠y'} p_k + ε − p_{y'}, 0)`` for more; zero once the target wins by the margin.
+
+    ``scale="log"`` compares the logarithms of the same two sides, ``max(log(m + ε) −
+    log p_{y'}, 0)`` with m the bound (0.5 or the best other class): zero exactly where the
+    original is, but its gradient does not vanish where the classifier is sure of another class
+    (p_{y'} ≈ 0, where the probability's gradient is ≈ 0 too).
+    """
 
     hinge = True
 
-    def __init__(self, models: Models, eps: float = 0.05):
+    def __init__(self, models: Models, eps: float = 0.05, scale: str = "probability"):
         if eps < 0:
             raise UserError(f"margin loss: eps must be ≥ 0, got {eps}")
-        self.models, self.eps = models, eps
+        if scale not in ("probability", "log"):
+            raise UserError(
+                f"margin loss: unknown scale '{scale}'; choose one of: probability, log"
+            )
+        self.models, self.eps, self.scale = models, eps, scale
 
     def __call__(self, c):
-        target, others = _target_proba(self.models, c)
+        target, others = _target_log_proba(self.models, c)
         if self.models.num_classes == 2:
-            others = torch.full_like(target, 0.5)
-        return (others + self.eps - target).clamp(min=0)
+            others = torch.full_like(target, math.log(0.5))
+        if self.scale == "log":
+            return (torch.logaddexp(others, torch.tensor(math.log(self.eps))) - target).clamp(
+                min=0
+            )
+        return (others.exp() + self.eps - target.exp()).clamp(min=0)
 
 
 @LOSSES.register("ce")
@@ -164,8 +178,8 @@ class Squared(LossTerm):
         self.models = models
 
     def __call__(self, c):
-        target, _ = _target_proba(self.models, c)
-        return (1 - target) ** 2
+        target, _ = _target_log_proba(self.models, c)
+        return (1 - target.exp()) ** 2
 
 
 class Distance(LossTerm):

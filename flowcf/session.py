@@ -44,8 +44,9 @@ PARTS = {
 }
 #: Method config keys that the pipeline reads rather than the method's constructor.
 PIPELINE_KEYS = ("target", "latent")
-#: Config keys that say where things are, not what they are; left out of store keys.
-LOCATION_KEYS = ("root", "download")
+#: Config keys that say where things are or how many factuals to explain, not what a model
+#: learns; left out of store keys (counterfactuals are keyed by the resolved ``factuals``).
+LOCATION_KEYS = ("root", "download", "num_factuals")
 BATCH = 512
 
 

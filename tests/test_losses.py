@@ -1,5 +1,7 @@
 """Loss terms against their formulas."""
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -32,6 +34,29 @@ def test_margin_binary_and_multiclass():
     multi = LOSSES.build("margin", models(3), eps=0.1)
     p = torch.tensor([[0.2, 0.3, 0.5], [0.4, 0.35, 0.25]])
     assert multi(candidate(p, torch.tensor([2, 1]))).tolist() == pytest.approx([0.0, 0.15])
+
+
+def test_log_margin_has_the_same_zeros_and_a_gradient_where_the_target_is_hopeless():
+    p = torch.tensor([[0.2, 0.3, 0.5], [0.4, 0.35, 0.25], [1e-12, 1 - 2e-12, 1e-12]])
+    y_target = torch.tensor([2, 1, 0])
+    plain = LOSSES.build("margin", models(3), eps=0.1)
+    log = LOSSES.build("margin", models(3), eps=0.1, scale="log")
+    expected = [0.0, math.log(0.5) - math.log(0.35), math.log(1 - 2e-12 + 0.1) - math.log(1e-12)]
+    assert log(candidate(p, y_target)).tolist() == pytest.approx(expected, rel=1e-4)
+    assert (log(candidate(p, y_target)) > 0).tolist() == (
+        plain(candidate(p, y_target)) > 0
+    ).tolist()
+    logits = torch.tensor([[-20.0, 10.0, -20.0]], requires_grad=True)  # class 0 is hopeless
+    on_logits = Models(nn.Identity(), None, torch.zeros(1, 3), torch.zeros(1).long(), 3)
+    for scale, steep in (("probability", False), ("log", True)):
+        term = LOSSES.build("margin", on_logits, eps=0.1, scale=scale)
+        (grad,) = torch.autograd.grad(term(candidate(logits, y_target[2:])).sum(), logits)
+        assert (grad.abs().max() > 0.5) == steep, scale
+    binary = LOSSES.build("margin", models(2), eps=0.05, scale="log")
+    value = binary(candidate(torch.tensor([[0.7, 0.3]]), torch.tensor([1]))).item()
+    assert value == pytest.approx(math.log(0.55) - math.log(0.3), rel=1e-5)
+    with pytest.raises(UserError, match="scale"):
+        LOSSES.build("margin", models(2), scale="logit")
 
 
 def test_distances():
