@@ -153,9 +153,8 @@ class Margin(LossTerm):
         if self.models.num_classes == 2:
             others = torch.full_like(target, math.log(0.5))
         if self.scale == "log":
-            return (torch.logaddexp(others, torch.tensor(math.log(self.eps))) - target).clamp(
-                min=0
-            )
+            bound = torch.logaddexp(others, torch.tensor(self.eps).log())  # ε = 0: log 0 = −∞
+            return (bound - target).clamp(min=0)
         return (others.exp() + self.eps - target.exp()).clamp(min=0)
 
 

@@ -55,6 +55,8 @@ def test_log_margin_has_the_same_zeros_and_a_gradient_where_the_target_is_hopele
     binary = LOSSES.build("margin", models(2), eps=0.05, scale="log")
     value = binary(candidate(torch.tensor([[0.7, 0.3]]), torch.tensor([1]))).item()
     assert value == pytest.approx(math.log(0.55) - math.log(0.3), rel=1e-5)
+    exact = LOSSES.build("margin", on_logits, eps=0.0, scale="log")  # log ε = −∞
+    assert exact(candidate(logits.detach(), y_target[2:])).item() == pytest.approx(30.0)
     with pytest.raises(UserError, match="scale"):
         LOSSES.build("margin", models(2), scale="logit")
 
