@@ -148,14 +148,15 @@ def _plot_trajectory(session: Session, name: str) -> None:
     path = torch.stack(recorded, dim=1)  # (R, steps, C, H, W)
     fraction = torch.linspace(0, 1, options.frames, device=path.device)
     steps = (fraction[None] * traced.steps[:, None].clamp(max=len(recorded) - 1)).round().long()
-    frames = path[torch.arange(len(index), device=path.device)[:, None], steps]
+    rows = torch.arange(len(index), device=path.device)
+    frames = path[rows[:, None], steps]
     with torch.no_grad():
         proba = predict_proba(session.classifier, frames.flatten(0, 1)).unflatten(0, steps.shape)
-    proba = proba.gather(2, cfs.y[index][:, None, None].expand(-1, options.frames, 1))
+    original = proba[rows, :, cfs.y[index]]  # (R, frames): the factual's class
     out = session.run_dir / f"trajectory_{name}.png"
     pairs = torch.stack([cfs.y[index], cfs.y_target[index]], dim=1).tolist()
     labels = [f"{a} → {b}" for a, b in pairs]
-    plot_trajectory(out, frames.cpu(), steps.cpu(), proba.squeeze(2).cpu(), labels)
+    plot_trajectory(out, frames.cpu(), steps.cpu(), original.cpu(), labels)
     log.info("Trajectory of %s: %s", name, out)
 
 

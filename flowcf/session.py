@@ -46,7 +46,7 @@ PARTS = {
 PIPELINE_KEYS = ("target", "latent")
 #: Config keys that say where things are or how many factuals to explain, not what a model
 #: learns; left out of store keys (counterfactuals are keyed by the resolved ``factuals``).
-LOCATION_KEYS = ("root", "download", "num_factuals")
+UNKEYED_KEYS = ("root", "download", "num_factuals")
 BATCH = 512
 
 
@@ -94,7 +94,7 @@ class Session:
         where the data lives (moving it must not retrain anything)."""
         values = {group: plain(self.cfg[group]) for group in (*groups, "seed")}
         return {
-            group: {k: v for k, v in value.items() if k not in LOCATION_KEYS}
+            group: {k: v for k, v in value.items() if k not in UNKEYED_KEYS}
             if isinstance(value, dict) else value
             for group, value in values.items()
         }  # fmt: skip
