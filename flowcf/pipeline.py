@@ -87,7 +87,8 @@ def explain(session: Session) -> None:
     save_config(session)
     results = {name: session.counterfactuals(name) for name in session.methods}
     for name, cfs in results.items():
-        log.info("%s: %d factuals in %.2f s", name, len(cfs.x), cfs.seconds)
+        log.info("%s: %d factuals in %.2f s (+ %.2f s fitting its own models)", name,
+                 len(cfs.x), cfs.seconds, cfs.fit_seconds)  # fmt: skip
     payload = {name: cfs.to_dict() for name, cfs in results.items()}
     atomic_write(session.run_dir / "counterfactuals.pt", lambda tmp: torch.save(payload, tmp))
     frame = pd.concat([counterfactual_frame(session, name) for name in results])

@@ -3,6 +3,7 @@ and the objectives a flow can be trained by."""
 
 import copy
 import math
+import time
 from collections.abc import Callable
 
 import torch
@@ -50,10 +51,12 @@ def fit(
     Batches are drawn with ``torch.randperm`` from the global generator, so the seed fixes them.
 
     Returns:
-        Training summary: best validation loss, the epoch it was reached, epochs run.
+        Training summary: best validation loss, the epoch it was reached, epochs run and
+        wall-clock seconds.
     """
     if lr <= 0 or epochs < 1 or batch_size < 1:
         raise UserError(f"{desc}: lr, epochs and batch_size must be positive")
+    start = time.perf_counter()
     x, y = train
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
@@ -80,4 +83,5 @@ def fit(
             break
     model.load_state_dict(best[2])
     model.eval()
-    return {"best_val_loss": best[0], "best_epoch": best[1], "epochs": epoch}
+    seconds = time.perf_counter() - start
+    return {"best_val_loss": best[0], "best_epoch": best[1], "epochs": epoch, "seconds": seconds}

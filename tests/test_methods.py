@@ -163,3 +163,25 @@ def test_unfinished_valid_returns_an_accepted_candidate():
     y = torch.zeros(3, dtype=torch.long)
     cfs = METHODS.build("ppcef", models, **options).explain(x, y, targets_for(y, "next", 2))
     assert cfs.found.all() and (models.classifier(cfs.x_cf).argmax(dim=1) == 1).all()
+
+
+def test_clarity_flips_the_classifier_and_charges_its_ensemble_to_the_time():
+    from dataclasses import replace
+
+    from flowcf.models.autoencoders import IdentityAutoencoder
+
+    models = replace(fixed_models(), autoencoder=IdentityAutoencoder((2,)))
+    x = torch.tensor([[-1.0, 0.5], [0.0, -1.0]])
+    y = torch.zeros(2, dtype=torch.long)
+    losses = {
+        "decision": {"name": "ensemble_ce", "members": 2, "epochs": 3, "weight": 1.0},
+        "distance": {"name": "l2", "space": "latent", "weight": 0.1},
+    }
+    method = METHODS.build("clarity", models, losses=losses, lr=0.05, max_steps=500,
+                           progress=False)  # fmt: skip
+    cfs = method.explain(x, y, targets_for(y, "next", 2))
+    assert cfs.found.all() and (models.classifier(cfs.x_cf).argmax(dim=1) == 1).all()
+    assert cfs.fit_seconds == method.fit_seconds > 0
+    without_ensemble = {"distance": losses["distance"], "decision": {"name": "ce"}}
+    plain = METHODS.build("revise", models, losses=without_ensemble, lr=0.05, max_steps=5)
+    assert plain.fit_seconds < method.fit_seconds

@@ -23,6 +23,7 @@ def context() -> EvaluationContext:
         found=torch.tensor([True, True, True, False]),
         steps=torch.ones(4).long(),
         seconds=2.0,
+        fit_seconds=1.0,
     )
     return EvaluationContext(cfs, classifier, None, torch.zeros(1, 1), torch.zeros(1).long(), 2)
 
@@ -35,7 +36,7 @@ def test_validity_coverage_and_distances():
     assert values["validity"] == 0.5
     assert values["l1"] == pytest.approx((2.0 + 4.0) / 2)  # over the two valid ones only
     assert values["l2"] == values["linf"] == values["l1"]
-    assert values["time"] == 2.0 and values["time_per_factual"] == 0.5
+    assert values["time"] == 3.0 and values["time_per_factual"] == 0.75  # search + fitting
 
 
 def test_distance_of_no_valid_counterfactual_is_nan():

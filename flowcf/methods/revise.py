@@ -1,9 +1,10 @@
 """REVISE: counterfactuals by gradient search in a VAE's latent space.
 
 z starts at the posterior mean of x and minimises CE(f(G(z)), ỹ) + λ·‖G(z) − x‖₁ (L1 in the input
-space, against x itself) with Adam (λ = 0.5, lr 0.1, ≤ 1000 steps, as in CARLA's
-implementation). Among the valid iterates the one with the lowest loss is kept; a factual with
-none gets no counterfactual (it counts against coverage).
+space, against x itself) with Adam until the classifier assigns G(z) to ỹ (the paper's
+Algorithm 1; λ = 0.5, lr 0.1 and ≤ 1000 steps as in CARLA's implementation, which instead runs
+every step and keeps the lowest-loss valid iterate: ``patience=max_steps``). A factual that does
+not flip gets no counterfactual (it counts against coverage).
 
 References:
     | Towards Realistic Individual Recourse and Actionable Explanations in Black-Box Decision
