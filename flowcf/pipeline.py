@@ -9,10 +9,12 @@ from pathlib import Path
 import pandas as pd
 import torch
 from omegaconf import OmegaConf
+from torch import Tensor
 
 from flowcf.density import class_log_prob
 from flowcf.errors import UserError
 from flowcf.io import atomic_write, atomic_write_text
+from flowcf.methods import Counterfactuals
 from flowcf.metrics import METRICS, compute_metrics
 from flowcf.models.classifiers import predict_proba
 from flowcf.report.plots import (
@@ -122,14 +124,23 @@ def evaluate(session: Session) -> pd.DataFrame:
         for name in session.methods:
             _plot_2d(session, name)
     elif len(session.data.shape) == 3:
-        path = session.run_dir / "counterfactuals.png"
-        plot_image_counterfactuals(
-            path, {name: session.counterfactuals(name) for name in session.methods}
-        )
-        log.info("Pictures: %s", path)
+        results = {name: session.counterfactuals(name) for name in session.methods}
+        for (a, b), index in _pairs(next(iter(results.values())), session.cfg.plots.rows).items():
+            path = session.run_dir / f"counterfactuals_{a}to{b}.png"
+            plot_image_counterfactuals(path, results, index.tolist())
+            log.info("Pictures: %s", path)
         for name in session.methods.keys() & set(session.cfg.plots.trajectory):
             _plot_trajectory(session, name)
     return frame
+
+
+def _pairs(cfs: Counterfactuals, limit: int) -> dict[tuple[int, int], Tensor]:
+    """The first ``limit`` factuals of each (class, target) pair, by pair."""
+    pairs = torch.stack([cfs.y, cfs.y_target], dim=1)
+    return {
+        tuple(pair.tolist()): torch.nonzero((pairs == pair).all(dim=1)).squeeze(1)[:limit]
+        for pair in pairs.unique(dim=0)
+    }
 
 
 def _plot_trajectory(session: Session, name: str) -> None:
@@ -137,10 +148,7 @@ def _plot_trajectory(session: Session, name: str) -> None:
     pair, recording every step, and draws ``plots.frames`` evenly spaced candidates per factual
     up to where its search stopped (PLACE's Fig. 2)."""
     cfs, options = session.counterfactuals(name), session.cfg.plots
-    pair = cfs.y * session.data.num_classes + cfs.y_target
-    index = torch.cat(
-        [torch.nonzero(pair == p).squeeze(1)[: options.per_pair] for p in pair.unique()]
-    )
+    index = torch.cat(list(_pairs(cfs, options.per_pair).values()))
     recorded = []
     traced = session.explainer(name).explain(
         cfs.x[index], cfs.y[index], cfs.y_target[index],

@@ -44,7 +44,7 @@ def test_place_mnist_runs_end_to_end(flowcf, tmp_path):
     metrics = pd.read_csv(run / "metrics.csv")
     assert list(metrics["method"]) == ["place", "revise", "clarity"]
     assert metrics["coverage"].between(0, 1).all() and metrics["validity"].between(0, 1).all()
-    pictures = ("counterfactuals.png", "trajectory_place.png")
+    pictures = ("counterfactuals_0to8.png", "counterfactuals_1to5.png", "trajectory_place.png")
     for name in ("table.md", "table.tex", "counterfactuals.csv", *pictures):
         assert (run / name).stat().st_size > 0
     frame = pd.read_csv(run / "counterfactuals.csv")

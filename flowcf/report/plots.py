@@ -164,17 +164,16 @@ def _show_image(ax, image: np.ndarray, title: str, **style) -> None:
         ax.set_title(title, fontsize=8)
 
 
-def plot_image_counterfactuals(path: str | os.PathLike, results: dict, rows: int = 6) -> None:
-    """A grid per run: one row per factual, the factual then, per method, its counterfactual
-    and the difference map (red: ink added, blue: ink removed).
+def plot_image_counterfactuals(path: str | os.PathLike, results: dict, index: list[int]) -> None:
+    """A grid: one row per factual, the factual then, per method, its counterfactual and the
+    difference map (red: ink added, blue: ink removed).
 
     Arguments:
         path: The PNG file to write (atomically).
         results: Method name → :class:`~flowcf.methods.Counterfactuals` on the same factuals.
-        rows: How many factuals to show, spread evenly over the batch (so every pair appears).
+        index: The factuals to show, one per row.
     """
     first = next(iter(results.values()))
-    index = np.unique(np.linspace(0, len(first.x) - 1, min(rows, len(first.x))).astype(int))
     columns = 1 + 2 * len(results)
     fig = Figure(figsize=(1.3 * columns, 1.4 * len(index)))
     axes = fig.subplots(len(index), columns, squeeze=False)
