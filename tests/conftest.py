@@ -32,13 +32,14 @@ def one_thread():
 
 @pytest.fixture
 def flowcf(tmp_path):
-    """Runs ``flowcf <args>`` in ``tmp_path`` with its own store; returns the finished process."""
+    """Runs ``flowcf <args>`` in ``tmp_path`` with its own store; returns the finished process
+    (a run longer than ``timeout`` seconds fails the test)."""
 
-    def run(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    def run(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         env = {**os.environ, "FLOWCF_STORE": str(tmp_path / "store")}
         env.pop("HYDRA_FULL_ERROR", None)
         process = subprocess.run(
-            [FLOWCF, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+            [FLOWCF, *args], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=timeout
         )
         if check and process.returncode != 0:
             raise AssertionError(f"flowcf {' '.join(args)} failed:\n{process.stderr}")
