@@ -20,6 +20,7 @@ from flowcf.models.classifiers import predict_proba
 from flowcf.report.plots import (
     plot_counterfactuals_2d,
     plot_image_counterfactuals,
+    plot_runs,
     plot_trajectory,
 )
 from flowcf.report.tables import aggregate, arrow_headers, write_table
@@ -231,8 +232,9 @@ FAILED = "failed.txt"
 
 def report_directory(directory: str | Path) -> pd.DataFrame:
     """Collects ``metrics.csv`` from every run under ``directory`` into one table,
-    mean ± std over seeds; writes ``report.csv``, ``report.md`` and ``report.tex`` there.
-    Runs that failed (a ``failed.txt`` in their dir) are counted and left out."""
+    mean ± std over seeds; writes ``report.csv``, ``.md``, ``.tex`` and ``report.png``
+    (log density against L2, one point per run) there. Runs that failed (a ``failed.txt``
+    in their dir) are counted and left out."""
     if directory is None or not Path(directory).is_dir():
         raise UserError(
             f"flowcf report needs a directory of runs: flowcf report <dir> (got {directory!r})"
@@ -247,6 +249,8 @@ def report_directory(directory: str | Path) -> pd.DataFrame:
         )
     runs = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
     what = f"Report of {len(files)} runs, {len(failed)} failed"
+    if {"l2", "log_density"} <= set(runs.columns):
+        plot_runs(Path(directory) / "report.png", runs)
     return summarize(runs, directory, "report", what)
 
 

@@ -14,6 +14,8 @@ def test_joblib_sweep_writes_the_aggregated_table_and_skips_finished_runs(flowcf
     assert sorted(report["method"]) == ["ppcef", "wachter"]
     assert (report["runs"] == 2).all()
     assert report["validity ↑"].str.contains("±").all()
+    assert (tmp_path / "sweep" / "report.png").exists()
+    assert "\\textbf{" in (tmp_path / "sweep" / "report.tex").read_text()
     again = flowcf("run", "-m", *args)
     assert again.stderr.count("Skipping") == 4
 
