@@ -13,9 +13,11 @@ from pathlib import Path
 import hydra
 from hydra._internal.utils import get_args_parser
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from flowcf.errors import UserError
+from flowcf.io import atomic_write_text
 
 __all__ = ["main"]
 
@@ -65,19 +67,32 @@ def check_choices(overrides: list[str]) -> None:
                 )
 
 
-def task(cfg: DictConfig) -> None:
-    """The Hydra task: runs the configured stage in this run's output directory."""
-    from flowcf.pipeline import STAGES
+def task(cfg: DictConfig) -> float | None:
+    """The Hydra task: runs the configured stage in this run's output directory and returns
+    the mean of metric ``objective`` (for Optuna). A run whose ``table.csv`` exists is skipped
+    unless ``force=true``; in a multirun a user error is written to ``failed.txt`` and the
+    sweep carries on."""
+    from flowcf.pipeline import FAILED, STAGES
     from flowcf.session import Session
 
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    if (run_dir / "table.csv").exists() and not cfg.force:
+        log.info("Skipping %s: its results exist (force=true runs it again)", run_dir)
+        return None
     verbose = cfg.get("verbose", False) or os.environ.get("HYDRA_FULL_ERROR") == "1"
     try:
-        STAGES[cfg.stage](Session(cfg, HydraConfig.get().runtime.output_dir))
+        result = STAGES[cfg.stage](Session(cfg, run_dir))
     except UserError as error:
         if verbose:
             raise
         log.error("%s", error)
-        sys.exit(2)
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            sys.exit(2)
+        atomic_write_text(run_dir / FAILED, f"{error}\n")
+        return None
+    (run_dir / FAILED).unlink(missing_ok=True)
+    return None if cfg.objective is None else float(result[cfg.objective].mean())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,12 +20,13 @@ from flowcf.models.classifiers import predict_proba
 from flowcf.report.plots import (
     plot_counterfactuals_2d,
     plot_image_counterfactuals,
+    plot_runs,
     plot_trajectory,
 )
 from flowcf.report.tables import aggregate, arrow_headers, write_table
 from flowcf.session import Session, batched, plain
 
-__all__ = ["STAGES", "evaluate", "explain", "report", "run", "train"]
+__all__ = ["STAGES", "evaluate", "explain", "report", "report_directory", "run", "train"]
 
 log = logging.getLogger(__name__)
 
@@ -226,21 +227,36 @@ def summarize(runs: pd.DataFrame, directory: str | Path, stem: str, what: str) -
     return table
 
 
-def report(session: Session) -> pd.DataFrame:
-    """Collects ``metrics.csv`` from every run under ``paths.report`` into one table,
-    mean ± std over seeds; writes ``report.csv``, ``report.md`` and ``report.tex`` there."""
-    directory = session.cfg.paths.report
+FAILED = "failed.txt"
+
+
+def report_directory(directory: str | Path) -> pd.DataFrame:
+    """Collects ``metrics.csv`` from every run under ``directory`` into one table,
+    mean ± std over seeds; writes ``report.csv``, ``.md``, ``.tex`` and ``report.png``
+    (log density against L2, one point per run) there. Runs that failed (a ``failed.txt``
+    in their dir) are counted and left out."""
     if directory is None or not Path(directory).is_dir():
         raise UserError(
             f"flowcf report needs a directory of runs: flowcf report <dir> (got {directory!r})"
         )
     files = sorted(Path(directory).rglob("metrics.csv"))
+    failed = sorted(Path(directory).rglob(FAILED))
+    for file in failed:
+        log.warning("Failed run %s: %s", file.parent, file.read_text().strip())
     if not files:
         raise UserError(
             f"no metrics.csv under {directory}; run `flowcf run` or `flowcf evaluate` there first"
         )
     runs = pd.concat([pd.read_csv(f) for f in files], ignore_index=True)
-    return summarize(runs, directory, "report", f"Report of {len(files)} runs")
+    what = f"Report of {len(files)} runs, {len(failed)} failed"
+    if {"l2", "log_density"} <= set(runs.columns):
+        plot_runs(Path(directory) / "report.png", runs)
+    return summarize(runs, directory, "report", what)
+
+
+def report(session: Session) -> pd.DataFrame:
+    """``flowcf report <dir>``: :func:`report_directory` of ``paths.report``."""
+    return report_directory(session.cfg.paths.report)
 
 
 STAGES = {"train": train, "explain": explain, "evaluate": evaluate, "run": run, "report": report}

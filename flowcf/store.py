@@ -3,7 +3,8 @@
 An artifact lives in ``<root>/<kind>/<name>-<hash>/`` with ``config.yaml`` (the exact
 settings that were hashed), the payload file and ``train_metrics.json``. The same settings always
 give the same directory, so ``explain`` finds what ``train`` made; any changed setting gives a new
-key, never a silent reuse. Writes are atomic.
+key, never a silent reuse. Writes are atomic, and a file lock beside each artifact lets only
+one process build it while the others wait and load.
 """
 
 import hashlib
@@ -15,6 +16,7 @@ from typing import Any
 
 import torch
 import yaml
+from filelock import FileLock
 
 from flowcf.errors import UserError
 from flowcf.io import atomic_write, atomic_write_text
@@ -67,15 +69,19 @@ class Store:
         """
         directory = self.path(kind, name, spec)
         file = directory / filename
-        if file.exists():
-            log.info("Loaded %s '%s' from %s", kind, name, directory)
-            return self._load(file)
-        log.info("No %s '%s' for these settings yet; creating it in %s", kind, name, directory)
-        payload, metrics = create()
-        atomic_write_text(directory / "config.yaml", yaml.safe_dump(dict(spec), sort_keys=True))
-        atomic_write_text(directory / "train_metrics.json", json.dumps(metrics, indent=2))
-        atomic_write(file, lambda tmp: torch.save(payload, tmp))
-        return payload
+        directory.parent.mkdir(parents=True, exist_ok=True)
+        # One writer per artifact: parallel sweep jobs wait for the first to build it, then load.
+        with FileLock(directory.with_name(directory.name + ".lock")):
+            if file.exists():
+                log.info("Loaded %s '%s' from %s", kind, name, directory)
+                return self._load(file)
+            log.info("No %s '%s' for these settings yet; creating it in %s", kind, name, directory)
+            payload, metrics = create()
+            spec_text = yaml.safe_dump(dict(spec), sort_keys=True)
+            atomic_write_text(directory / "config.yaml", spec_text)
+            atomic_write_text(directory / "train_metrics.json", json.dumps(metrics, indent=2))
+            atomic_write(file, lambda tmp: torch.save(payload, tmp))
+            return payload
 
     @staticmethod
     def _load(file: Path) -> dict[str, Any]:

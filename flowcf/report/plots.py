@@ -33,6 +33,7 @@ from flowcf.io import atomic_write
 __all__ = [
     "plot_counterfactuals_2d",
     "plot_image_counterfactuals",
+    "plot_runs",
     "plot_trajectory",
     "save_figure",
 ]
@@ -214,4 +215,16 @@ def plot_trajectory(
             _show_image(axes[r, f], _numpy(frames[r, f]), title, cmap="gray", vmin=0, vmax=1)
     fig.suptitle("search trajectory (p: probability of the factual's class)", fontsize=9)
     fig.tight_layout()
+    save_figure(fig, path)
+
+
+def plot_runs(path: str | os.PathLike, runs, x: str = "l2", y: str = "log_density") -> None:
+    """Methods compared: metric ``y`` against ``x``, one point per run (a pandas frame with a
+    ``method`` column and one row per run and method)."""
+    fig = Figure(figsize=(5, 4), layout="constrained")
+    ax = fig.add_subplot()
+    for method, group in runs.groupby("method"):
+        ax.scatter(group[x], group[y], label=method, alpha=0.8)
+    ax.set(xlabel=x, ylabel=y, title=f"{y} against {x}, one point per run")
+    ax.legend()
     save_figure(fig, path)

@@ -1,0 +1,25 @@
+"""Hydra callbacks: at the end of a multirun, one aggregated report in the sweep directory."""
+
+import logging
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+__all__ = ["SweepReport"]
+
+log = logging.getLogger("flowcf")
+
+
+class SweepReport(Callback):
+    """Writes ``report.{csv,md,tex}`` (mean ± std over seeds) into the sweep dir when the
+    sweep ends, as ``flowcf report <sweep dir>`` would."""
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from flowcf.errors import UserError
+        from flowcf.pipeline import report_directory
+
+        try:
+            report_directory(config.hydra.sweep.dir)
+        except UserError as error:
+            log.error("%s", error)
