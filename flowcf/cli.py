@@ -6,6 +6,7 @@ as its first argument. A user mistake is one line on stderr and exit code 2.
 """
 
 import logging
+import math
 import os
 import sys
 from pathlib import Path
@@ -69,29 +70,34 @@ def check_choices(overrides: list[str]) -> None:
 
 def task(cfg: DictConfig) -> float | None:
     """The Hydra task: runs the configured stage in this run's output directory and returns
-    the mean of metric ``objective`` (for Optuna). A run whose ``table.csv`` exists is skipped
-    unless ``force=true``; in a multirun a user error is written to ``failed.txt`` and the
-    sweep carries on."""
+    the mean of metric ``objective`` (for Optuna; NaN, which Optuna records as a failed trial,
+    when the run failed). In a multirun, a job whose ``table.csv`` exists is skipped unless
+    ``force=true`` (its objective read back), and a user error is written to ``failed.txt`` and
+    the sweep carries on."""
+    import pandas as pd
+
     from flowcf.pipeline import FAILED, STAGES
     from flowcf.session import Session
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    if (run_dir / "table.csv").exists() and not cfg.force:
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
+    if sweeping and (run_dir / "table.csv").exists() and not cfg.force:
         log.info("Skipping %s: its results exist (force=true runs it again)", run_dir)
-        return None
-    verbose = cfg.get("verbose", False) or os.environ.get("HYDRA_FULL_ERROR") == "1"
-    try:
-        result = STAGES[cfg.stage](Session(cfg, run_dir))
-    except UserError as error:
-        if verbose:
-            raise
-        log.error("%s", error)
-        if hydra_cfg.mode != RunMode.MULTIRUN:
-            sys.exit(2)
-        atomic_write_text(run_dir / FAILED, f"{error}\n")
-        return None
-    (run_dir / FAILED).unlink(missing_ok=True)
+        result = pd.read_csv(run_dir / "metrics.csv")
+    else:
+        verbose = cfg.get("verbose", False) or os.environ.get("HYDRA_FULL_ERROR") == "1"
+        try:
+            result = STAGES[cfg.stage](Session(cfg, run_dir))
+        except UserError as error:
+            if verbose:
+                raise
+            log.error("%s", error)
+            if not sweeping:
+                sys.exit(2)
+            atomic_write_text(run_dir / FAILED, f"{error}\n")
+            return None if cfg.objective is None else math.nan
+        (run_dir / FAILED).unlink(missing_ok=True)
     return None if cfg.objective is None else float(result[cfg.objective].mean())
 
 
