@@ -35,7 +35,7 @@ def test_two_processes_training_one_artifact_build_it_once(tmp_path):
     logs = [process.communicate(timeout=600)[1] for process in processes]
     assert [process.returncode for process in processes] == [0, 0], logs
     for kind in ("classifier", "flow"):
-        built = sum(f"No {kind} 'mlp'" in log or f"No {kind} 'realnvp'" in log for log in logs)
+        built = sum(f"No {kind} '" in log for log in logs)
         loaded = sum(f"Loaded {kind}" in log for log in logs)
         assert (built, loaded) == (1, 1), (kind, logs)
         artifacts = [p for p in (tmp_path / "store" / kind).iterdir() if p.is_dir()]
