@@ -57,6 +57,7 @@ class Dataset:
         shift: The scaler's shift, shape :math:`(D,)`.
         scale: The scaler's scale, shape :math:`(D,)`.
         constraints: What a counterfactual may change (tabular data), or ``None``: anything.
+        bounds: The range of valid input values (``(0, 1)`` for image pixels), or ``None``.
     """
 
     x_train: Tensor
@@ -71,6 +72,7 @@ class Dataset:
     shift: Tensor
     scale: Tensor
     constraints: Constraints | None = None
+    bounds: tuple[float, float] | None = None
 
     @property
     def dim(self) -> int:
