@@ -8,6 +8,7 @@ as its first argument. A user mistake is one line on stderr and exit code 2.
 import logging
 import math
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -68,6 +69,23 @@ def check_choices(overrides: list[str]) -> None:
                 )
 
 
+def check_overrides(overrides: list[str]) -> None:
+    """Composes the config once before Hydra runs, so that an unknown key or a malformed
+    override is one line (Hydra's own report spans several)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            compose("config", overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as error:
+        message = " ".join(str(error).split())  # Hydra's lines: what failed, then the hint
+        if error.__cause__ is not None and str(error.__cause__).strip():
+            message += f"; {str(error.__cause__).strip().splitlines()[0]}"
+        raise UserError(message) from None
+
+
 def task(cfg: DictConfig) -> float | None:
     """The Hydra task: runs the configured stage in this run's output directory and returns
     the mean of metric ``objective`` (for Optuna; NaN, which Optuna records as a failed trial,
@@ -89,6 +107,12 @@ def task(cfg: DictConfig) -> float | None:
         verbose = cfg.get("verbose", False) or os.environ.get("HYDRA_FULL_ERROR") == "1"
         try:
             result = STAGES[cfg.stage](Session(cfg, run_dir))
+        except KeyboardInterrupt:
+            log.error(
+                "interrupted: what was complete is saved; the same command resumes an interrupted "
+                "training from its last checkpoint (resume=false starts over)"
+            )
+            sys.exit(130)
         except UserError as error:
             if verbose:
                 raise
@@ -101,8 +125,14 @@ def task(cfg: DictConfig) -> float | None:
     return None if cfg.objective is None else float(result[cfg.objective].mean())
 
 
+def interrupt(signum: int, frame) -> None:
+    """SIGTERM (a cluster's or ``kill``'s stop) ends a run as Ctrl-C does."""
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``flowcf`` console script."""
+    signal.signal(signal.SIGTERM, interrupt)
     argv = sys.argv[1:] if argv is None else argv
     if not argv or argv[0] in ("-h", "--help"):
         print(overview())
@@ -113,8 +143,11 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(f"unknown stage '{stage}'; choose one of: {', '.join(STAGE_NAMES)}")
         if stage == "report" and rest and "=" not in rest[0] and not rest[0].startswith("-"):
             rest = [f"paths.report={Path(rest[0]).resolve()}", *rest[1:]]
-        overrides = get_args_parser().parse_args(rest).overrides
-        check_choices(overrides)
+        parsed = get_args_parser().parse_args(rest)
+        check_choices(parsed.overrides)
+        if not parsed.multirun:  # a sweep's overrides list several values; Hydra checks them
+            check_overrides(parsed.overrides)
+        overrides = parsed.overrides
     except UserError as error:
         print(f"flowcf: error: {error}", file=sys.stderr)
         sys.exit(2)

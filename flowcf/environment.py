@@ -13,6 +13,8 @@ __all__ = ["resolve_device", "seed_everything", "set_threads"]
 
 def seed_everything(seed: int) -> None:
     """Seeds Python, NumPy and PyTorch (CPU and CUDA) with ``seed``."""
+    if not isinstance(seed, int) or seed < 0:
+        raise UserError(f"seed must be a whole number ≥ 0, got {seed!r}")
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)

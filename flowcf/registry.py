@@ -12,6 +12,8 @@ Example:
 """
 
 import inspect
+import types
+import typing
 from collections.abc import Callable, Iterator
 from typing import Any, Generic, TypeVar
 
@@ -20,6 +22,22 @@ from flowcf.errors import UserError
 __all__ = ["Registry"]
 
 T = TypeVar("T", bound=Callable[..., Any])
+
+SCALARS = (bool, int, float, str, type(None))
+
+
+def type_error(annotation: Any, value: Any) -> str | None:
+    """Why ``value`` does not fit a scalar ``annotation`` (``int``, ``float | None``, ...), or
+    ``None`` when it fits or the annotation is not a scalar one (not checked)."""
+    union = typing.get_origin(annotation) in (types.UnionType, typing.Union)
+    allowed = typing.get_args(annotation) if union else (annotation,)
+    if not all(t in SCALARS for t in allowed):
+        return None
+    # bool is an int in Python, and an int is a fine float, but not the other way round
+    kind = type(value) if not isinstance(value, int) or isinstance(value, bool) else int
+    fits = kind in allowed or (kind is int and float in allowed)
+    names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
+    return None if fits else f"must be {names}, got {value!r}"
 
 
 class Registry(Generic[T]):
@@ -54,12 +72,19 @@ class Registry(Generic[T]):
 
     def build(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Calls the factory registered under ``name``; arguments it does not take (a typo in
-        a config key, say) are a :class:`UserError` naming them."""
+        a config key, say) and keyword arguments of the wrong scalar type (``layers='abc'``)
+        are a :class:`UserError` naming them."""
         factory = self.get(name)
+        signature = inspect.signature(factory, eval_str=True)
         try:
-            inspect.signature(factory).bind(*args, **kwargs)
+            signature.bind(*args, **kwargs)
         except TypeError as error:
             raise UserError(f"{self.kind} '{name}': {error}") from None
+        for key, value in kwargs.items():
+            parameter = signature.parameters.get(key)
+            problem = parameter and type_error(parameter.annotation, value)
+            if problem:
+                raise UserError(f"{self.kind} '{name}': {key} {problem}")
         return factory(*args, **kwargs)
 
     def __contains__(self, name: object) -> bool:

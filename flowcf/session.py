@@ -145,9 +145,12 @@ class Session:
             train, val = self.split("train"), self.split("val")
             if encode is not None:
                 train, val = (encode(train[0]), train[1]), (encode(val[0]), val[1])
-            desc = f"train {kind} {cfg.name}"
-            metrics = fit(model, loss, train, val, **plain(cfg.train), progress=self.progress,
-                          desc=desc)  # fmt: skip
+            checkpoint = self.store.checkpoint(kind, cfg.name, spec)
+            if not self.cfg.resume:
+                checkpoint.unlink(missing_ok=True)
+            metrics = fit(model, loss, train, val, **plain(cfg.train), checkpoint=checkpoint,
+                          checkpoint_every=self.cfg.checkpoint_every, progress=self.progress,
+                          desc=f"train {kind} {cfg.name}")  # fmt: skip
             return {"state_dict": model.state_dict()}, metrics
 
         payload = self.store.fetch(kind, cfg.name, spec, create)
@@ -281,6 +284,11 @@ class Session:
             index = torch.cat([i for i, _ in chosen])
             y_target = torch.cat([torch.full_like(i, b) for i, b in chosen])
         else:
+            if cfg["class"] is not None and str(target) == str(cfg["class"]):
+                raise UserError(
+                    f"method.target {target} is factuals.class itself: a counterfactual must "
+                    "change the class; choose another target or 'next'"
+                )
             keep = y == cfg["class"] if cfg["class"] is not None else torch.ones_like(y) > 0
             y_target = targets_for(y, target, classes)
             index = torch.nonzero(keep & (y_target != y)).squeeze(1)[: cfg.limit]

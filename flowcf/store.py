@@ -1,10 +1,11 @@
 """Artifact store: trained models and counterfactuals keyed by the config that defines them.
 
 An artifact lives in ``<root>/<kind>/<name>-<hash>/`` with ``config.yaml`` (the exact
-settings that were hashed), the payload file and ``train_metrics.json``. The same settings always
-give the same directory, so ``explain`` finds what ``train`` made; any changed setting gives a new
-key, never a silent reuse. Writes are atomic, and a file lock beside each artifact lets only
-one process build it while the others wait and load.
+settings that were hashed), the payload file and ``train_metrics.json``; while it is being
+trained, also ``checkpoint.pt``, which an interrupted training resumes from. The same
+settings always give the same directory, so ``explain`` finds what ``train`` made; any changed
+setting gives a new key, never a silent reuse. Writes are atomic, and a file lock beside each
+artifact lets only one process build it while the others wait and load.
 """
 
 import hashlib
@@ -24,6 +25,8 @@ from flowcf.io import atomic_write, atomic_write_text
 __all__ = ["Store"]
 
 log = logging.getLogger(__name__)
+
+CHECKPOINT = "checkpoint.pt"
 
 
 def config_hash(spec: Mapping[str, Any]) -> str:
@@ -45,6 +48,10 @@ class Store:
     def path(self, kind: str, name: str, spec: Mapping[str, Any]) -> Path:
         """The directory of the artifact of ``kind`` and ``name`` defined by ``spec``."""
         return self.root / kind / f"{name}-{config_hash(spec)}"
+
+    def checkpoint(self, kind: str, name: str, spec: Mapping[str, Any]) -> Path:
+        """Where the training of an artifact keeps its checkpoint until the artifact is saved."""
+        return self.path(kind, name, spec) / CHECKPOINT
 
     def fetch(
         self,
@@ -81,6 +88,7 @@ class Store:
             atomic_write_text(directory / "config.yaml", spec_text)
             atomic_write_text(directory / "train_metrics.json", json.dumps(metrics, indent=2))
             atomic_write(file, lambda tmp: torch.save(payload, tmp))
+            (directory / CHECKPOINT).unlink(missing_ok=True)
             return payload
 
     @staticmethod

@@ -1,10 +1,12 @@
-"""One minibatch training loop for every model (Adam, early stopping on the validation loss),
-and the objectives a flow can be trained by."""
+"""One minibatch training loop for every model (Adam, early stopping on the validation loss,
+checkpoints to resume from), and the objectives a flow can be trained by."""
 
 import copy
+import logging
 import math
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
 from torch import Tensor, nn
@@ -13,9 +15,12 @@ from tqdm.auto import tqdm
 from flowcf.errors import UserError
 from flowcf.flows import Flow
 from flowcf.flows.cnf import flow_matching_loss
+from flowcf.io import atomic_write
 from flowcf.registry import Registry
 
-__all__ = ["OBJECTIVES", "fit"]
+__all__ = ["OBJECTIVES", "fit", "mean_loss"]
+
+log = logging.getLogger(__name__)
 
 Loss = Callable[[nn.Module, Tensor, Tensor], Tensor]
 
@@ -55,6 +60,8 @@ def fit(
     weight_decay: float = 0.0,
     patience: int | None = None,
     minutes: float | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every: float = 10.0,
     progress: bool = True,
     desc: str = "train",
 ) -> dict[str, float]:
@@ -64,17 +71,40 @@ def fit(
     Training stops after ``epochs``, after ``patience`` epochs without a better validation
     loss, or at the end of the first epoch that finishes after ``minutes`` of training.
 
+    With a ``checkpoint`` file, the complete training state (model, optimizer, best state, epoch,
+    random generator, elapsed time) is saved there atomically at the end of the first epoch
+    ``checkpoint_every`` seconds after the previous save, and training resumes from it when it
+    exists; as batches come from the saved generator, a resumed training ends exactly where an
+    uninterrupted one would.
+
     Returns:
         Training summary: best validation loss, the epoch it was reached, epochs run and
         wall-clock seconds.
     """
     if lr <= 0 or epochs < 1 or batch_size < 1:
         raise UserError(f"{desc}: lr, epochs and batch_size must be positive")
-    start = time.perf_counter()
     x, y = train
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
-    bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
+    first, elapsed = 1, 0.0
+    if checkpoint is not None and checkpoint.exists():
+        try:
+            state = torch.load(checkpoint, map_location=x.device, weights_only=True)
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+        except Exception as error:
+            raise UserError(
+                f"{desc}: cannot resume from {checkpoint} ({type(error).__name__}); delete it "
+                "or pass resume=false to start over"
+            ) from error
+        best, first, elapsed = tuple(state["best"]), state["epoch"] + 1, state["seconds"]
+        torch.set_rng_state(state["rng"])
+        if x.is_cuda:
+            torch.cuda.set_rng_state(state["cuda_rng"], x.device)
+        log.info("%s: resuming from the checkpoint of epoch %d (%s)", desc, first - 1, checkpoint)
+    start = saved = time.perf_counter() - elapsed
+    bar = tqdm(range(first, epochs + 1), desc=desc, disable=not progress, leave=False)
+    epoch = first - 1
     for epoch in bar:
         model.train()
         for index in torch.randperm(len(x), device=x.device).split(batch_size):
@@ -96,6 +126,14 @@ def fit(
             break
         if minutes is not None and time.perf_counter() - start > 60 * minutes:
             break
+        if checkpoint is not None and time.perf_counter() - saved >= checkpoint_every:
+            saved = time.perf_counter()
+            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                     "best": list(best), "epoch": epoch, "seconds": saved - start,
+                     "rng": torch.get_rng_state()}  # fmt: skip
+            if x.is_cuda:
+                state["cuda_rng"] = torch.cuda.get_rng_state(x.device)
+            atomic_write(checkpoint, lambda tmp, state=state: torch.save(state, tmp))
     model.load_state_dict(best[2])
     model.eval()
     seconds = time.perf_counter() - start

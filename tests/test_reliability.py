@@ -1,10 +1,18 @@
-"""Reliability: the same config and seed give the same results; processes share the store."""
+"""Reliability: the same config and seed give the same results; processes share the store;
+an interrupted training resumes; every user mistake is one line and exit code 2."""
 
 import os
+import signal
 import subprocess
+import time
 
 import pandas as pd
+import pytest
+import torch
 from conftest import FLOWCF, TINY
+from test_tabular_pipeline import write_csv
+
+from flowcf.flows import FLOWS
 
 
 def test_the_same_config_and_seed_give_identical_results(flowcf, tmp_path):
@@ -40,3 +48,107 @@ def test_two_processes_training_one_artifact_build_it_once(tmp_path):
         assert (built, loaded) == (1, 1), (kind, logs)
         artifacts = [p for p in (tmp_path / "store" / kind).iterdir() if p.is_dir()]
         assert len(artifacts) == 1 and (artifacts[0] / "model.pt").is_file()
+
+
+def test_sigterm_mid_training_then_resume_ends_as_an_uninterrupted_training(flowcf, tmp_path):
+    """SIGTERM leaves the last complete checkpoint and no half-written file; the same command
+    resumes from it and ends with exactly the flow an uninterrupted training gives."""
+    args = ["train", *TINY, "model.train.epochs=300", "model.train.patience=null",
+            "checkpoint_every=0"]  # fmt: skip
+    env = {**os.environ, "FLOWCF_STORE": str(tmp_path / "store")}
+    process = subprocess.Popen(
+        [FLOWCF, *args, "hydra.run.dir=a"], cwd=tmp_path, env=env, text=True,
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    flows = tmp_path / "store" / "flow"
+    deadline = time.monotonic() + 300
+    while not list(flows.glob("*/checkpoint.pt")) and process.poll() is None:
+        assert time.monotonic() < deadline, "no checkpoint within 300 s"
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    stderr = process.communicate(timeout=60)[1]
+    assert process.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    (artifact,) = [p for p in flows.iterdir() if p.is_dir()]
+    assert sorted(p.name for p in artifact.iterdir()) == ["checkpoint.pt"]
+
+    resumed = flowcf(*args, "hydra.run.dir=b")
+    assert "resuming from the checkpoint of epoch" in resumed.stderr
+    assert sorted(p.name for p in artifact.iterdir()) == [
+        "config.yaml", "model.pt", "train_metrics.json"
+    ]  # fmt: skip
+    flowcf(*args, "hydra.run.dir=c", f"paths.store={tmp_path / 'fresh'}")
+    (fresh,) = [p for p in (tmp_path / "fresh" / "flow").iterdir() if p.is_dir()]
+    states = [torch.load(p / "model.pt")["state_dict"] for p in (artifact, fresh)]
+    for key, value in states[0].items():
+        assert torch.equal(value, states[1][key]), key
+
+
+#: A user mistake found before anything trains, and the message it gives.
+EARLY_MISTAKES = [
+    ([*TINY, "model.typo=3"], "Could not override 'model.typo'. To append to your config use +"),
+    ([*TINY, "model.layers=["], "no viable alternative at input '['"),
+    ([*TINY, "seed=-1"], "seed must be a whole number ≥ 0, got -1"),
+    ([*TINY, "threads=0"], "threads must be at least 1, got 0"),
+    ([*TINY, "device=tpu"], "unknown device 'tpu'; choose one of: auto, cpu, cuda"),
+    ([*TINY, "data.noise=-1"], "data.n_samples must be ≥ 10 and data.noise ≥ 0, got 240 and -1"),
+    (["data=mnist", "data.root=/nowhere"], "MNIST not found: looked in /nowhere/mnist"),
+    (["data=csv", "data.path=/nowhere.csv"], "data.schema is required: set data.schema=<yaml>"),
+    (["EMPTY_CSV"], "table.csv has no data rows"),
+]
+#: A user mistake found once the classifier and the flow exist, and the message it gives.
+LATE_MISTAKES = [
+    (["model.layers=abc"], "flow 'realnvp': layers must be int, got 'abc'"),
+    (["model.train.lr=-0.1"], "lr, epochs and batch_size must be positive"),
+    (["method.lr=-1"], "lr and max_steps must be positive and patience ≥ 0, got lr=-1"),
+    (["method.losses.decision.eps=-0.1"], "eps must be ≥ 0, got -0.1"),
+    (["method.losses.distance.weight=-1"], "loss 'distance': weight must be ≥ 0, got -1.0"),
+    (["method.target=7"], "method.target must be 'next' or a class in 0..1, got 7"),
+    (["factuals.class=1", "method.target=1"], "method.target 1 is factuals.class itself"),
+]
+
+
+@pytest.fixture(scope="module")
+def trained_store(tmp_path_factory) -> str:
+    """A store with TINY's classifier and flow, shared by the tests of late mistakes."""
+    root = tmp_path_factory.mktemp("trained")
+    env = {**os.environ, "FLOWCF_STORE": str(root / "store")}
+    subprocess.run([FLOWCF, "train", *TINY], cwd=root, env=env, check=True, capture_output=True)
+    return str(root / "store")
+
+
+def assert_one_line_error(process: subprocess.CompletedProcess, message: str) -> None:
+    assert process.returncode == 2, process.stderr
+    errors = [line for line in process.stderr.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and message in errors[0], process.stderr
+    assert "Traceback" not in process.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), EARLY_MISTAKES)
+def test_early_mistakes_are_one_line(flowcf, tmp_path, args, message):
+    if args == ["EMPTY_CSV"]:
+        args = write_csv(tmp_path, rows=0)
+    assert_one_line_error(flowcf("train", *args, check=False), message)
+
+
+@pytest.mark.parametrize(("args", "message"), LATE_MISTAKES)
+def test_late_mistakes_are_one_line(flowcf, trained_store, args, message):
+    process = flowcf("explain", *TINY, *args, f"paths.store={trained_store}", check=False)
+    assert_one_line_error(process, message)
+
+
+def test_damaged_artifacts_are_one_line_errors(flowcf, tmp_path):
+    """A truncated model, a model of another dimension and a truncated training checkpoint."""
+    flowcf("train", *TINY)
+    (flow,) = [p for p in (tmp_path / "store" / "flow").iterdir() if p.is_dir()]
+    model = flow / "model.pt"
+    original = model.read_bytes()
+    model.write_bytes(original[: len(original) // 2])
+    assert_one_line_error(flowcf("train", *TINY, check=False), "delete that directory")
+    torch.save({"state_dict": FLOWS.build("realnvp", 3, 2, layers=2).state_dict()}, model)
+    assert_one_line_error(flowcf("train", *TINY, check=False), "delete it to retrain")
+    model.unlink()
+    (flow / "checkpoint.pt").write_bytes(original[:100])
+    assert_one_line_error(flowcf("train", *TINY, check=False), "or pass resume=false")
+    flowcf("train", *TINY, "resume=false")
+    assert model.is_file() and not (flow / "checkpoint.pt").exists()

@@ -66,6 +66,8 @@ class Schema:
     def load(cls, spec: Mapping | str) -> "Schema":
         """A schema from a mapping or from the YAML file at path ``spec``."""
         source = "schema"
+        if spec == "???":  # the config's "missing" marker: data=csv without data.schema
+            raise UserError("data.schema is required: set data.schema=<yaml> (conf/data/csv.yaml)")
         if isinstance(spec, str):
             source = spec
             if not Path(spec).is_file():
@@ -135,6 +137,8 @@ def read_table(
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: {str(error).strip()}") from None
+    if frame.empty:
+        raise UserError(f"{path} has no data rows; a table needs rows of every class")
     columns = schema.columns
     if not header:
         if frame.shape[1] != len(columns):

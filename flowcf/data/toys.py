@@ -34,6 +34,7 @@ import numpy as np
 from sklearn.datasets import make_blobs, make_circles, make_moons
 
 from flowcf.data.base import DATASETS, Dataset, split_and_scale
+from flowcf.errors import UserError
 
 __all__ = ["TOYS", "toy"]
 
@@ -50,6 +51,11 @@ def toy(name: str) -> Callable[[ToyGenerator], ToyGenerator]:
     def decorator(generate: ToyGenerator) -> ToyGenerator:
         @DATASETS.register(name)
         def load(cfg: Mapping, seed: int) -> Dataset:
+            if cfg["n_samples"] < 10 or cfg["noise"] < 0:
+                raise UserError(
+                    f"data.n_samples must be ≥ 10 and data.noise ≥ 0, got {cfg['n_samples']} "
+                    f"and {cfg['noise']}"
+                )
             x, y = generate(cfg["n_samples"], cfg["noise"], seed)
             return split_and_scale(
                 x,
