@@ -1,0 +1,100 @@
+"""Tests for the CelebA loader on a tiny stand-in in the real layout and file formats."""
+
+import pytest
+import torch
+from celeba_fixture import NAMES, write_fake_celeba
+
+from flowcf.data import DATASETS
+from flowcf.data.celeba import read_attributes
+from flowcf.errors import UserError
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    return write_fake_celeba(tmp_path_factory.mktemp("celeba"))
+
+
+def load(root, seed=0, **options):
+    return DATASETS.build("celeba", {"root": str(root), **options}, seed)
+
+
+def test_reads_the_layout_labels_attributes_and_partition(root):
+    ds = load(root, size=32, attributes=["Male", "Smiling", "Eyeglasses"])
+    assert ds.shape == (3, 32, 32) and ds.num_classes == 2
+    assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (28, 10, 10)
+    assert ds.x_train.min() >= 0 and ds.x_train.max() <= 1 and ds.x_train.dtype == torch.float32
+    assert ds.attributes.names == ["Smiling", "Male", "Eyeglasses"]  # labelled one first, once
+    names, files, values = read_attributes(root / "list_attr_celeba.txt")
+    assert names == NAMES and files[0] == "000001.jpg" and values.shape == (48, 40)
+    smiling = torch.from_numpy(values[:, NAMES.index("Smiling")]).long()
+    assert torch.equal(ds.y_train, smiling[:28]) and torch.equal(ds.y_test, smiling[38:])
+    assert torch.equal(ds.attributes.test[:, 0].long(), ds.y_test)
+    assert ds.class_names == ["Smiling=0", "Smiling=1"]
+    assert ds.class_index("Smiling=0") == 0 and ds.class_index("Smiling:1") == 1
+    assert ds.class_index("next") == "next" and ds.class_index(1) == 1
+    with pytest.raises(UserError, match="choose one of: next, Smiling=0, Smiling=1"):
+        ds.class_index("Male=1")
+
+
+def test_prior_of_the_other_attributes_given_the_label(root):
+    ds = load(root, size=16, attributes=["Male"])
+    prior = ds.attributes.prior()
+    assert prior[:, 0].tolist() == [0.0, 1.0]
+    male = ds.attributes.train[:, 1]
+    for c in (0, 1):
+        rows = ds.y_train == c
+        assert prior[c, 1] == pytest.approx(((male[rows].sum() + 1) / (rows.sum() + 2)).item())
+
+
+def test_sizes_crop_subsets_and_seeds(root):
+    big = load(root, size=128, train_size=5, val_size=2, test_size=3)
+    assert big.shape == (3, 128, 128) and len(big.x_train) == 5 and len(big.x_test) == 3
+    assert torch.equal(load(root, size=16, train_size=5).x_train,
+                       load(root, size=16, train_size=5).x_train)  # fmt: skip
+    assert not torch.equal(load(root, size=16, train_size=5).x_train,
+                           load(root, 1, size=16, train_size=5).x_train)  # fmt: skip
+    with pytest.raises(UserError, match=r"train_size must be in 1\.\.28"):
+        load(root, train_size=100)
+
+
+def test_missing_data_names_the_layout_and_where_to_get_it(tmp_path):
+    with pytest.raises(UserError) as error:
+        load(tmp_path)
+    message = str(error.value)
+    assert str(tmp_path) in message and "list_attr_celeba.txt" in message
+    assert "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html" in message
+    assert "\n" not in message
+
+
+def test_unknown_attribute_lists_the_valid_names(root):
+    with pytest.raises(UserError, match=r"unknown attribute Smiley.*5_o_Clock_Shadow.*Young"):
+        load(root, attribute="Smiley")
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("000003.jpg  1 -1", "list_attr_celeba.txt:5: expected an image name and 40 values"),
+        ("000003.jpg" + " 2" * 40, "list_attr_celeba.txt:5: expected"),
+    ],
+)
+def test_a_bad_attribute_line_names_file_and_line(tmp_path, line, expected):
+    folder = write_fake_celeba(tmp_path, count=10)
+    path = folder / "list_attr_celeba.txt"
+    lines = path.read_text().splitlines()
+    lines[4] = line
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UserError, match=expected):
+        load(folder)
+
+
+def test_a_bad_count_or_partition_is_an_error(tmp_path):
+    folder = write_fake_celeba(tmp_path, count=10)
+    attributes = folder / "list_attr_celeba.txt"
+    attributes.write_text(attributes.read_text().replace("10\n", "11\n", 1))
+    with pytest.raises(UserError, match=r"list_attr_celeba.txt:1: says 11 images"):
+        load(folder)
+    folder = write_fake_celeba(tmp_path / "b", count=10)
+    (folder / "list_eval_partition.txt").write_text("000001.jpg 7\n")
+    with pytest.raises(UserError, match=r"list_eval_partition.txt:1: expected"):
+        load(folder)
