@@ -98,3 +98,22 @@ def test_a_bad_count_or_partition_is_an_error(tmp_path):
     (folder / "list_eval_partition.txt").write_text("000001.jpg 7\n")
     with pytest.raises(UserError, match=r"list_eval_partition.txt:1: expected"):
         load(folder)
+
+
+def test_resnet34_starts_from_a_local_file_with_a_new_head(tmp_path):
+    from torchvision.models import resnet34
+
+    from flowcf.models import CLASSIFIERS
+
+    imagenet = resnet34(weights=None)
+    torch.save(imagenet.state_dict(), tmp_path / "resnet34.pth")
+    model = CLASSIFIERS.build("resnet34", (3, 64, 64), 2, weights=str(tmp_path / "resnet34.pth"))
+    network = model[1]
+    assert torch.equal(network.conv1.weight, imagenet.conv1.weight)
+    assert network.fc.out_features == 2
+    assert model(torch.rand(3, 3, 64, 64)).shape == (3, 2)
+    with pytest.raises(UserError, match=r"classifier.weights: .*nothing.pth does not exist"):
+        CLASSIFIERS.build("resnet34", (3, 64, 64), 2, weights=str(tmp_path / "nothing.pth"))
+    torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pth")
+    with pytest.raises(UserError, match="is not a ResNet-34 state dict"):
+        CLASSIFIERS.build("resnet34", (3, 64, 64), 2, weights=str(tmp_path / "other.pth"))
