@@ -24,6 +24,7 @@ from flowcf.density import class_log_prob
 from flowcf.environment import resolve_device, seed_everything, set_threads
 from flowcf.errors import UserError
 from flowcf.flows import FLOWS
+from flowcf.flows.multilabel import AttributeFlow
 from flowcf.losses import Models
 from flowcf.methods import METHODS, CounterfactualMethod, Counterfactuals, targets_for
 from flowcf.metrics import EvaluationContext
@@ -48,6 +49,8 @@ PIPELINE_KEYS = ("target", "latent")
 #: learns; left out of store keys (counterfactuals are keyed by the resolved ``factuals``).
 UNKEYED_KEYS = ("root", "download", "num_factuals")
 BATCH = 512
+#: The parts ``amp=true`` trains in mixed precision: the flow keeps float32 for its log-dets.
+AMP_GROUPS = ("classifier", "autoencoder", "vae")
 
 
 def plain(node: Any) -> Any:
@@ -109,6 +112,7 @@ class Session:
         )  # fmt: skip
         return data
 
+    @cache  # noqa: B019  (moved to the device once: the whole split, e.g. CelebA's images)
     def split(self, name: str) -> tuple[Tensor, Tensor]:
         """The inputs and labels of a split (``train``, ``val``, ``test``) on the device."""
         if name not in ("train", "val", "test"):
@@ -118,15 +122,19 @@ class Session:
             self.device
         )
 
-    def _model(self, group: str, build, loss, encode=None) -> nn.Module:
+    def _model(self, group: str, build, loss, encode=None, labels=None) -> nn.Module:
         """The model of config ``group``: loaded from the store, or trained with ``loss`` on the
-        train split (validated on val), inputs mapped by ``encode``, and saved. A model without
-        parameters (the identity autoencoder) is neither trained nor stored."""
+        train split (validated on val), inputs mapped by ``encode``, labels replaced by
+        ``labels(split)`` if given, and saved. A model without parameters (the identity
+        autoencoder) is neither trained nor stored."""
         cfg = self.cfg[group]
         if next(build().parameters(), None) is None:
             return build().to(self.device).eval()
         kind, depends = PARTS[group]
         spec = self.spec("data", *depends, group)
+        amp = bool(self.cfg.get("amp")) and group in AMP_GROUPS
+        if amp:  # mixed precision trains another model; off, the keys stay as they were
+            spec["amp"] = True
 
         def create():
             seed_everything(self.cfg.seed)
@@ -134,9 +142,13 @@ class Session:
             train, val = self.split("train"), self.split("val")
             if encode is not None:
                 train, val = (encode(train[0]), train[1]), (encode(val[0]), val[1])
+            if labels is not None:
+                train, val = (
+                    (v[0], labels(n).to(self.device)) for v, n in ((train, "train"), (val, "val"))
+                )
             desc = f"train {kind} {cfg.name}"
-            metrics = fit(model, loss, train, val, **plain(cfg.train), progress=self.progress,
-                          desc=desc)  # fmt: skip
+            metrics = fit(model, loss, train, val, **plain(cfg.train), amp=amp,
+                          progress=self.progress, desc=desc)  # fmt: skip
             return {"state_dict": model.state_dict()}, metrics
 
         payload = self.store.fetch(kind, cfg.name, spec, create)
@@ -200,12 +212,20 @@ class Session:
         cfg, classes = self.cfg.model, self.data.num_classes
         dim = self.encode(self.split("val")[0][:1]).shape[1]
         objective = OBJECTIVES.get(cfg.get("objective", "mle"))
-        model = self._model(
-            "model",
-            lambda: FLOWS.build(cfg.name, dim, classes, **options(cfg, "train", "objective")),
-            lambda m, z, y: objective(m, z, one_hot(y, classes).to(z.dtype)),
-            encode=self.encode,
-        )
+
+        def build(context_dim: int) -> nn.Module:
+            return FLOWS.build(cfg.name, dim, context_dim, **options(cfg, "train", "objective"))
+
+        attributes = self.data.attributes
+        if attributes is None:
+            model = self._model("model", lambda: build(classes),
+                                lambda m, z, y: objective(m, z, one_hot(y, classes).to(z.dtype)),
+                                encode=self.encode)  # fmt: skip
+        else:  # multi-label: p_F(z | a) on every attribute, scored given the class of the first
+            model = self._model("model", lambda: AttributeFlow(build(len(attributes.names)),
+                                                               attributes.prior(classes)),
+                                lambda m, z, a: objective(m.flow, z, a), encode=self.encode,
+                                labels=lambda split: getattr(attributes, split))  # fmt: skip
         x, y = self.split("test")
         nll = -batched(lambda i: class_log_prob(model, self.encode(x[i]), y[i], classes),
                        torch.arange(len(x), device=self.device)).mean()  # fmt: skip
@@ -243,7 +263,7 @@ class Session:
             y_target = torch.cat([torch.full_like(i, b) for i, b in chosen])
         else:
             keep = y == cfg["class"] if cfg["class"] is not None else torch.ones_like(y) > 0
-            y_target = targets_for(y, target, classes)
+            y_target = targets_for(y, self.data.class_index(target), classes)
             index = torch.nonzero(keep & (y_target != y)).squeeze(1)[: cfg.limit]
             y_target = y_target[index]
         if len(index) == 0:

@@ -43,12 +43,15 @@ def fit(
     lr: float,
     weight_decay: float = 0.0,
     patience: int | None = None,
+    amp: bool = False,
     progress: bool = True,
     desc: str = "train",
 ) -> dict[str, float]:
     """Minimises ``loss(model, x, y)`` (a scalar mean) and keeps the best validation state.
 
     Batches are drawn with ``torch.randperm`` from the global generator, so the seed fixes them.
+    With ``amp`` the training steps run under :func:`torch.autocast` (float16 with a gradient
+    scaler on CUDA, bfloat16 on the CPU); validation stays in full precision.
 
     Returns:
         Training summary: best validation loss, the epoch it was reached, epochs run and
@@ -59,20 +62,24 @@ def fit(
     start = time.perf_counter()
     x, y = train
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    device = x.device.type
+    scaler = torch.amp.GradScaler(device, enabled=amp and device == "cuda")
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
     bar = tqdm(range(1, epochs + 1), desc=desc, disable=not progress, leave=False)
     for epoch in bar:
         model.train()
         for index in torch.randperm(len(x), device=x.device).split(batch_size):
-            value = loss(model, x[index], y[index])
+            with torch.autocast(device, enabled=amp):
+                value = loss(model, x[index], y[index])
             if not torch.isfinite(value):
                 raise UserError(
                     f"{desc}: the loss became {value.item()} at epoch {epoch}; "
                     "lower the learning rate"
                 )
             optimizer.zero_grad()
-            value.backward()
-            optimizer.step()
+            scaler.scale(value).backward()
+            scaler.step(optimizer)
+            scaler.update()
         model.eval()
         with torch.no_grad():
             val_loss = loss(model, *val).item()

@@ -1,5 +1,7 @@
 """Tests for the CelebA loader on a tiny stand-in in the real layout and file formats."""
 
+import math
+
 import pytest
 import torch
 from celeba_fixture import NAMES, write_fake_celeba
@@ -117,3 +119,47 @@ def test_resnet34_starts_from_a_local_file_with_a_new_head(tmp_path):
     torch.save({"conv1.weight": torch.zeros(1)}, tmp_path / "other.pth")
     with pytest.raises(UserError, match="is not a ResNet-34 state dict"):
         CLASSIFIERS.build("resnet34", (3, 64, 64), 2, weights=str(tmp_path / "other.pth"))
+
+
+def test_attribute_flow_sums_out_the_other_attributes_exactly():
+    import itertools
+
+    from flowcf.flows import FLOWS
+    from flowcf.flows.multilabel import AttributeFlow
+
+    torch.manual_seed(0)
+    inner = FLOWS.build("realnvp", 5, context_dim=3, layers=4, base="plugen", sigma=0.5).double()
+    for parameter in inner.parameters():  # away from the identity the couplings start at
+        parameter.data.normal_(0, 0.3)
+    prior = torch.tensor([[0.0, 0.3, 0.8], [1.0, 0.6, 0.1]], dtype=torch.float64)
+    flow = AttributeFlow(inner, prior)
+    z, y = torch.randn(6, 5, dtype=torch.float64), torch.tensor([0, 1, 1, 0, 1, 0])
+    expected = []
+    for zi, yi in zip(z, y.tolist(), strict=True):
+        terms = []
+        for rest in itertools.product((0.0, 1.0), repeat=2):
+            a = torch.tensor([float(yi), *rest], dtype=torch.float64)
+            p = torch.where(a > 0, prior[yi], 1 - prior[yi])[1:].prod()
+            terms.append(p.log() + inner.log_prob(zi[None], a[None])[0])
+        expected.append(torch.logsumexp(torch.stack(terms), 0))
+    actual = flow.log_prob(z, torch.eye(2, dtype=torch.float64)[y])
+    assert torch.allclose(actual, torch.stack(expected), atol=1e-10)
+    assert flow.sample(4, torch.eye(2, dtype=torch.float64)[[0, 1, 1, 0]]).shape == (4, 5)
+    with pytest.raises(UserError, match=r"model\.base=plugen"):
+        AttributeFlow(FLOWS.build("realnvp", 5, context_dim=3), prior)
+
+
+def test_mixed_precision_training_runs_and_learns_on_the_cpu():
+    from torch.nn.functional import cross_entropy
+
+    from flowcf.models import CLASSIFIERS
+    from flowcf.training import fit
+
+    torch.manual_seed(0)
+    x = torch.rand(64, 3, 16, 16)
+    y = (x[:, 0].mean((1, 2)) > 0.5).long()
+    model = CLASSIFIERS.build("cnn", (3, 16, 16), 2, channels=4, hidden=16)
+    before = cross_entropy(model(x), y).item()
+    summary = fit(model, lambda m, a, b: cross_entropy(m(a), b), (x, y), (x, y), epochs=5,
+                  batch_size=16, lr=1e-2, amp=True, progress=False)  # fmt: skip
+    assert math.isfinite(summary["best_val_loss"]) and summary["best_val_loss"] < before
