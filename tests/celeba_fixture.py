@@ -3,9 +3,10 @@
 ``write_fake_celeba(folder)`` draws cartoon faces as 178 x 218 JPEGs in
 ``folder/img_align_celeba/`` and writes ``list_attr_celeba.txt`` (image count, the 40 attribute
 names, ``name.jpg -1  1 ...`` rows) and ``list_eval_partition.txt`` (``name.jpg 0|1|2``, the
-splits contiguous in file order as in CelebA). ``Smiling`` draws a wide light mouth (else a thin
-dark line), ``Eyeglasses`` dark frames, ``Male`` short dark hair (else long light hair), so a
-classifier and an autoencoder have something to learn; the other attributes are random.
+splits contiguous in file order as in CelebA). ``Smiling`` draws a wide, bright open mouth
+over the lower face (else a thin dark line), ``Eyeglasses`` dark frames, ``Male`` short dark hair
+(else long light hair), so a classifier and an autoencoder have something to learn even when
+blurred; the other attributes are random.
 """
 
 from pathlib import Path
@@ -77,10 +78,10 @@ def _face(attributes: dict[str, bool], rng: np.random.Generator) -> Image.Image:
             draw.rectangle((x - 12 + dx, 92 + dy, x + 12 + dx, 112 + dy), outline=(0, 0, 0),
                            width=3)  # fmt: skip
     if attributes["Smiling"]:
-        draw.chord((68 + dx, 125 + dy, 110 + dx, 155 + dy), 0, 180, fill=(250, 250, 250),
-                   outline=(150, 20, 20), width=3)  # fmt: skip
+        draw.chord((58 + dx, 110 + dy, 120 + dx, 165 + dy), 0, 180, fill=(250, 250, 250),
+                   outline=(150, 20, 20), width=4)  # fmt: skip
     else:
-        draw.line((76 + dx, 140 + dy, 102 + dx, 140 + dy), fill=(90, 20, 20), width=3)
+        draw.line((76 + dx, 140 + dy, 102 + dx, 140 + dy), fill=(90, 20, 20), width=4)
     return image
 
 
