@@ -47,6 +47,7 @@ def save_config(session: Session) -> None:
 def train(session: Session) -> None:
     """Trains (or loads) the classifier, the autoencoders the methods use, and the flow."""
     save_config(session)
+    session.check_files()
     _ = session.classifier, session.flow
     if any(method.get("latent") == "vae" for method in session.methods.values()):
         _ = session.vae
@@ -88,6 +89,7 @@ def explain(session: Session) -> None:
     """Explains the factuals with every method of the run; writes ``counterfactuals.pt``
     (tensors, by method) and ``counterfactuals.csv``."""
     save_config(session)
+    session.check_files()
     results = {name: session.counterfactuals(name) for name in session.methods}
     for name, cfs in results.items():
         log.info("%s: %d factuals in %.2f s (+ %.2f s fitting its own models)", name,

@@ -28,7 +28,9 @@ from flowcf.flows.multilabel import AttributeFlow
 from flowcf.losses import Models
 from flowcf.methods import METHODS, CounterfactualMethod, Counterfactuals, targets_for
 from flowcf.metrics import EvaluationContext
+from flowcf.metrics.fid import find_inception
 from flowcf.models import AUTOENCODERS, CLASSIFIERS
+from flowcf.models.lpips import find_backbone
 from flowcf.store import Store
 from flowcf.training import OBJECTIVES, fit
 
@@ -242,6 +244,19 @@ class Session:
         """The methods of this run: ``methods`` (an experiment's several) or ``method``."""
         methods = self.cfg.get("methods")
         return dict(methods) if methods else {self.cfg.method.name: self.cfg.method}
+
+    def check_files(self) -> None:
+        """Fails now, not after hours of training, when a metric or a method's perceptual term
+        needs a weights file that is missing (LPIPS's AlexNet, FID's Inception)."""
+        metrics = self.cfg.metrics
+        if "lpips" in metrics.names:
+            find_backbone(metrics.get("lpips_backbone"))
+        if "fid" in metrics.names:
+            find_inception(metrics.get("fid_weights"))
+        for method in self.methods.values():
+            term = (method.get("losses") or {}).get("perceptual")
+            if term and term.get("weight", 0) > 0 and term.get("backbone") != "random":
+                find_backbone(term.get("backbone"))
 
     @cache  # noqa: B019  (one session per run; the cache lives as long as the run)
     def factuals(self, target: str | int) -> tuple[Tensor, Tensor, Tensor]:

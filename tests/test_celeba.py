@@ -55,6 +55,8 @@ def test_sizes_crop_subsets_and_seeds(root):
                        load(root, size=16, train_size=5).x_train)  # fmt: skip
     assert not torch.equal(load(root, size=16, train_size=5).x_train,
                            load(root, 1, size=16, train_size=5).x_train)  # fmt: skip
+    workers = load(root, size=16, train_size=5, workers=2)  # decoded in two processes
+    assert torch.equal(workers.x_train, load(root, size=16, train_size=5).x_train)
     with pytest.raises(UserError, match=r"train_size must be in 1\.\.28"):
         load(root, train_size=100)
 

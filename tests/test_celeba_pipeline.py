@@ -82,3 +82,21 @@ def test_place_celeba_runs_end_to_end_in_the_table_1_layout(flowcf, tmp_path, ce
 def test_place_celeba_with_resnet34(flowcf, tmp_path, celeba):
     flowcf("run", *tiny(celeba.parent), "hydra.run.dir=run")
     check_table_1(tmp_path / "run")
+
+
+def test_missing_lpips_weights_fail_before_training(tmp_path, monkeypatch):
+    from hydra import compose, initialize_config_dir
+
+    from flowcf.cli import CONFIG_DIR
+    from flowcf.errors import UserError
+    from flowcf.session import Session
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torch hub cache
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["experiment=place_celeba"])
+    session = Session(cfg, tmp_path)
+    with pytest.raises(UserError, match=r"alexnet-owt-7be5be79\.pth"):
+        session.check_files()  # the first thing train and explain do
+    cfg.metrics.names = ["validity", "lpips_rand", "fid"]
+    cfg.methods.place.losses.perceptual.backbone = "random"
+    session.check_files()
