@@ -49,7 +49,7 @@ PARTS = {
 PIPELINE_KEYS = ("target", "latent")
 #: Config keys that say where things are or how many factuals to explain, not what a model
 #: learns; left out of store keys (counterfactuals are keyed by the resolved ``factuals``).
-UNKEYED_KEYS = ("root", "download", "num_factuals")
+UNKEYED_KEYS = ("root", "download", "num_factuals", "workers")
 BATCH = 512
 #: The parts ``amp=true`` trains in mixed precision: the flow keeps float32 for its log-dets.
 AMP_GROUPS = ("classifier", "autoencoder", "vae")

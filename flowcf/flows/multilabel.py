@@ -76,10 +76,6 @@ class AttributeFlow(nn.Module):
         rest = -0.5 * (u[:, k:].square() + math.log(2 * math.pi))
         return torch.logaddexp(present, absent).sum(1) + rest.sum(1) + logabsdet
 
-    def attribute_log_prob(self, z: Tensor, attributes: Tensor) -> Tensor:
-        """:math:`\\log p_F(z \\mid a)` in nats, (B,), for attributes (B, K) in {0, 1}."""
-        return self.flow.log_prob(z, attributes)
-
     def sample(self, n: int, context: Tensor) -> Tensor:
         """``n`` codes given the classes (n, C): attributes drawn from the prior, then
         :math:`p_F(z \\mid a)`."""
