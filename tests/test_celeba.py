@@ -165,3 +165,15 @@ def test_mixed_precision_training_runs_and_learns_on_the_cpu():
     summary = fit(model, lambda m, a, b: cross_entropy(m(a), b), (x, y), (x, y), epochs=5,
                   batch_size=16, lr=1e-2, amp=True, progress=False)  # fmt: skip
     assert math.isfinite(summary["best_val_loss"]) and summary["best_val_loss"] < before
+
+
+@pytest.mark.parametrize("size", [64, 128, 256])
+def test_autoencoders_are_sized_by_resolution(size):
+    from flowcf.models import AUTOENCODERS
+
+    x = torch.rand(2, 3, size, size)
+    for name in ("conv_ae", "conv_vae"):
+        model = AUTOENCODERS.build(name, (3, size, size), latent_dim=8, channels=4).eval()
+        strides = sum(isinstance(m, torch.nn.Conv2d) for m in model.encoder)
+        assert 2**strides * 4 == size  # halved down to 4x4
+        assert model.encode(x).shape == (2, 8) and model.decode(model.encode(x)).shape == x.shape
