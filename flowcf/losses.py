@@ -45,14 +45,15 @@ class Models:
 
     Attributes:
         classifier: The classifier to explain, returning logits.
-        flow: The class-conditional flow, on the autoencoder's latent codes (on the inputs
-            themselves without an autoencoder), or ``None``.
+        flow: The class-conditional flow on the space the method searches (the autoencoder's
+            latent codes, or the inputs themselves without an autoencoder), or ``None``.
         x_train, y_train: Training data.
         num_classes: Number of classes.
         autoencoder: The autoencoder whose latent space a method searches (``encode``,
             ``decode``), or ``None`` for methods that search the input space.
         z_train: The training data in the flow's space (``x_train`` without an autoencoder).
         constraints: What counterfactuals may change (tabular data), or ``None``: anything.
+        bounds: The range of valid input values (image pixels), or ``None``: unbounded.
         cache: ``cache(name, settings, create) -> payload`` keeps a part a method trains (e.g.
             DiCoFlex's flow) in the artifact store, keyed by the data, classifier and
             ``settings``; ``create() -> (payload, metrics)`` builds it. ``None``: no store.
@@ -66,6 +67,7 @@ class Models:
     autoencoder: nn.Module | None = None
     z_train: Tensor | None = None
     constraints: Constraints | None = None
+    bounds: tuple[float, float] | None = None
     cache: Callable[[str, dict, Callable], dict] | None = None
 
     def __post_init__(self):
@@ -75,7 +77,10 @@ class Models:
     def require_flow(self, who: str) -> nn.Module:
         """The flow, or a :class:`UserError` saying that ``who`` needs one."""
         if self.flow is None:
-            raise UserError(f"{who} needs a trained flow, but none was given")
+            raise UserError(
+                f"{who} needs a flow on the space the method searches (method.latent), and this "
+                "run's flow models another (the autoencoder's codes, or pixels with space=pixel)"
+            )
         return self.flow
 
 

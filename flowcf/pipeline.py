@@ -1,6 +1,7 @@
 """The stages as plain functions of a :class:`~flowcf.session.Session`: train, explain,
 evaluate, run and report. Each writes into the run directory; nothing half-written survives."""
 
+import json
 import logging
 import platform
 from importlib.metadata import version
@@ -45,12 +46,16 @@ def save_config(session: Session) -> None:
 
 
 def train(session: Session) -> None:
-    """Trains (or loads) the classifier, the autoencoders the methods use, and the flow."""
+    """Trains (or loads) the classifier, the autoencoders the methods use, and the flow; writes
+    their test figures to ``train.json`` and prints them."""
     save_config(session)
     session.check_files()
     _ = session.classifier, session.flow
     if any(method.get("latent") == "vae" for method in session.methods.values()):
         _ = session.vae
+    text = json.dumps(session.summary, indent=2)
+    atomic_write_text(session.run_dir / "train.json", text)
+    print(text)
 
 
 def counterfactual_frame(session: Session, name: str) -> pd.DataFrame:

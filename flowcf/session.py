@@ -5,7 +5,8 @@ Data first; then the classifier, the autoencoders and the flow through the artif
 each method's counterfactuals, also stored, so ``evaluate`` finds what ``explain`` made.
 
 The flow models the deterministic autoencoder's latent codes ``E(x)`` with the class as context
-(PLACE's p_F); with the identity autoencoder of toy and tabular data, the inputs themselves.
+(PLACE's p_F); with the identity autoencoder of toy and tabular data, the inputs themselves; with
+``space=pixel``, the pixels of images (a multiscale image flow trained on dequantised images).
 """
 
 import logging
@@ -23,7 +24,8 @@ from flowcf.data import DATASETS, Dataset
 from flowcf.density import class_log_prob
 from flowcf.environment import resolve_device, seed_everything, set_threads
 from flowcf.errors import UserError
-from flowcf.flows import FLOWS
+from flowcf.flows import FLOWS, IMAGE_FLOWS
+from flowcf.flows.images import bits_per_dim, dequantize
 from flowcf.flows.multilabel import AttributeFlow
 from flowcf.losses import Models
 from flowcf.methods import METHODS, CounterfactualMethod, Counterfactuals, targets_for
@@ -65,6 +67,13 @@ def options(node: DictConfig, *drop: str) -> dict[str, Any]:
     return {k: v for k, v in plain(node).items() if k not in {"name", *drop}}
 
 
+def input_space(autoencoder: nn.Module | None) -> nn.Module | None:
+    """The space an autoencoder maps to, as the autoencoder, or ``None`` for the input space
+    itself (no autoencoder, or the identity)."""
+    has_parameters = autoencoder is not None and next(autoencoder.parameters(), None) is not None
+    return autoencoder if has_parameters else None
+
+
 def batched(function, x: Tensor) -> Tensor:
     """``function`` applied to ``x`` in chunks, without gradients."""
     with torch.no_grad():
@@ -85,6 +94,8 @@ class Session:
         self.device = resolve_device(cfg.device)
         self.store = Store(cfg.paths.store)
         self.progress = bool(cfg.progress) and sys.stderr.isatty()
+        #: Test figures of the trained models (accuracy, reconstruction error, NLL), by name.
+        self.summary: dict[str, float] = {}
         seed_everything(cfg.seed)
 
     def fold(self, index: int) -> "Session":
@@ -177,6 +188,7 @@ class Session:
         )
         x, y = self.split("test")
         accuracy = (batched(model, x).argmax(dim=1) == y).float().mean().item()
+        self.summary["classifier_test_accuracy"] = accuracy
         log.info("Classifier %s: test accuracy %.4f", cfg.name, accuracy)
         return model
 
@@ -192,6 +204,7 @@ class Session:
         if next(model.parameters(), None) is not None:
             x, _ = self.split("test")
             error = batched(lambda v: (model.decode(model.encode(v)) - v).square(), x).mean()
+            self.summary[f"{group}_test_mse"] = error.item()
             log.info("Autoencoder %s: test reconstruction MSE %.5f", cfg.name, error.item())
         return model
 
@@ -205,33 +218,59 @@ class Session:
         """The VAE that REVISE and CLARITY search in."""
         return self._autoencoder("vae")
 
+    @property
+    def pixel_space(self) -> bool:
+        """Whether the flow models the pixels themselves (``space=pixel``)."""
+        return self.cfg.get("space", "latent") == "pixel"
+
+    @cached_property
+    def flow_encoder(self) -> nn.Module | None:
+        """What maps inputs to the flow's space: the deterministic autoencoder, or ``None`` with
+        ``space=pixel``, where the flow models the inputs."""
+        return None if self.pixel_space else self.autoencoder
+
     def encode(self, x: Tensor) -> Tensor:
-        """Inputs to the flow's space: the deterministic autoencoder's codes."""
-        return batched(self.autoencoder.encode, x)
+        """Inputs to the flow's space."""
+        return x if self.flow_encoder is None else batched(self.flow_encoder.encode, x)
 
     @cached_property
     def flow(self) -> nn.Module:
+        """The class-conditional flow; an image flow on dequantised pixels with ``space=pixel``,
+        whose test NLL is also given in bits/dim."""
         cfg, classes = self.cfg.model, self.data.num_classes
-        dim = self.encode(self.split("val")[0][:1]).shape[1]
+        shape = tuple(self.encode(self.split("val")[0][:1]).shape[1:])
+        registry, size, noise = (
+            (IMAGE_FLOWS, shape, dequantize) if self.pixel_space else (FLOWS, shape[0], None)
+        )
         objective = OBJECTIVES.get(cfg.get("objective", "mle"))
 
         def build(context_dim: int) -> nn.Module:
-            return FLOWS.build(cfg.name, dim, context_dim, **options(cfg, "train", "objective"))
+            return registry.build(cfg.name, size, context_dim,
+                                  **options(cfg, "train", "objective"))  # fmt: skip
 
-        attributes = self.data.attributes
+        def loss(m: nn.Module, z: Tensor, y: Tensor) -> Tensor:
+            return objective(m, z if noise is None else noise(z), one_hot(y, classes).to(z.dtype))
+
+        # Multi-label data (CelebA) in the latent space: p_F(z | a) on every attribute, scored
+        # given the class of the first; a pixel-space image flow takes the class alone.
+        attributes = None if self.pixel_space else self.data.attributes
         if attributes is None:
-            model = self._model("model", lambda: build(classes),
-                                lambda m, z, y: objective(m, z, one_hot(y, classes).to(z.dtype)),
-                                encode=self.encode)  # fmt: skip
-        else:  # multi-label: p_F(z | a) on every attribute, scored given the class of the first
+            model = self._model("model", lambda: build(classes), loss, encode=self.encode)
+        else:
             model = self._model("model", lambda: AttributeFlow(build(len(attributes.names)),
                                                                attributes.prior(classes)),
                                 lambda m, z, a: objective(m.flow, z, a), encode=self.encode,
                                 labels=lambda split: getattr(attributes, split))  # fmt: skip
         x, y = self.split("test")
-        nll = -batched(lambda i: class_log_prob(model, self.encode(x[i]), y[i], classes),
+        z = x if noise is None else noise(x)
+        nll = -batched(lambda i: class_log_prob(model, self.encode(z[i]), y[i], classes),
                        torch.arange(len(x), device=self.device)).mean()  # fmt: skip
-        log.info("Flow %s on %d-d codes: test NLL %.4f nats", cfg.name, dim, nll.item())
+        self.summary["flow_test_nll"] = nll.item()
+        message = f"Flow {cfg.name} on {'x'.join(map(str, shape))}: test NLL {nll.item():.4f} nats"
+        if self.pixel_space:
+            self.summary["flow_test_bits_per_dim"] = bits_per_dim(nll, model.dim).item()
+            message += f", {self.summary['flow_test_bits_per_dim']:.4f} bits/dim"
+        log.info(message)
         return model
 
     @cached_property
@@ -302,8 +341,11 @@ class Session:
             return self.store.fetch("method_model", name, spec, create)
 
         constraints = self.data.constraints and self.data.constraints.to(self.device)
-        return Models(self.classifier, self.flow, x, y, self.data.num_classes, search,
-                      self.z_train, constraints, keep)  # fmt: skip
+        # The flow scores the searched variable only where it models that space.
+        same_space = input_space(search) is input_space(self.flow_encoder)
+        flow = self.flow if same_space else None
+        return Models(self.classifier, flow, x, y, self.data.num_classes, search,
+                      self.z_train, constraints, self.data.bounds, keep)  # fmt: skip
 
     def explainer(self, name: str) -> CounterfactualMethod:
         """Method ``name`` (a key of :attr:`methods`), built on this run's models after
@@ -324,8 +366,8 @@ class Session:
             spec["vae"] = plain(self.cfg.vae)
 
         def create():
-            factuals = self.factuals(method.target)
-            cfs = self.explainer(name).explain(*factuals)
+            explainer = self.explainer(name)  # first: a misconfigured method fails early
+            cfs = explainer.explain(*self.factuals(method.target))
             return cfs.to_dict(), {"seconds": cfs.seconds, "factuals": len(cfs.x)}
 
         payload = self.store.fetch("counterfactuals", method.name, spec, create,
@@ -342,6 +384,6 @@ class Session:
         return EvaluationContext(
             self.counterfactuals(name), self.classifier, self.flow, x_train, y_train,
             self.data.num_classes, options(self.cfg.metrics, "names"),
-            autoencoder=self.autoencoder, z_train=self.z_train, x_real=x_test, y_real=y_test,
+            autoencoder=self.flow_encoder, z_train=self.z_train, x_real=x_test, y_real=y_test,
             constraints=self.models(None).constraints,
         )  # fmt: skip

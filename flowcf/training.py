@@ -32,6 +32,17 @@ def negative_log_likelihood(flow: Flow, x: Tensor, context: Tensor | None) -> Te
 OBJECTIVES.register("flow_matching")(flow_matching_loss)
 
 
+@torch.no_grad()
+def mean_loss(model: nn.Module, loss: Loss, data: tuple[Tensor, Tensor], batch_size: int) -> float:
+    """The mean of ``loss`` over ``data``, computed in batches (the loss is a batch mean)."""
+    x, y = data
+    total = sum(
+        loss(model, x[index], y[index]).item() * len(index)
+        for index in torch.arange(len(x), device=x.device).split(max(batch_size, 512))
+    )
+    return total / len(x)
+
+
 def fit(
     model: nn.Module,
     loss: Loss,
@@ -43,6 +54,7 @@ def fit(
     lr: float,
     weight_decay: float = 0.0,
     patience: int | None = None,
+    minutes: float | None = None,
     amp: bool = False,
     progress: bool = True,
     desc: str = "train",
@@ -50,6 +62,8 @@ def fit(
     """Minimises ``loss(model, x, y)`` (a scalar mean) and keeps the best validation state.
 
     Batches are drawn with ``torch.randperm`` from the global generator, so the seed fixes them.
+    Training stops after ``epochs``, after ``patience`` epochs without a better validation
+    loss, or at the end of the first epoch that finishes after ``minutes`` of training.
     With ``amp`` the training steps run under :func:`torch.autocast` (float16 with a gradient
     scaler on CUDA, bfloat16 on the CPU); validation stays in full precision.
 
@@ -81,12 +95,13 @@ def fit(
             scaler.step(optimizer)
             scaler.update()
         model.eval()
-        with torch.no_grad():
-            val_loss = loss(model, *val).item()
+        val_loss = mean_loss(model, loss, val, batch_size)
         bar.set_postfix(val=f"{val_loss:.4f}")
         if val_loss < best[0]:
             best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
         elif patience is not None and epoch - best[1] >= patience:
+            break
+        if minutes is not None and time.perf_counter() - start > 60 * minutes:
             break
     model.load_state_dict(best[2])
     model.eval()

@@ -96,6 +96,7 @@ class Dataset:
         shift: The scaler's shift, shape :math:`(D,)`.
         scale: The scaler's scale, shape :math:`(D,)`.
         constraints: What a counterfactual may change (tabular data), or ``None``: anything.
+        bounds: The range of valid input values (``(0, 1)`` for image pixels), or ``None``.
         attributes: Binary attributes of every point (multi-label data), or ``None``.
         class_names: A name per class (``method.target`` may name one), or ``None``.
     """
@@ -112,6 +113,7 @@ class Dataset:
     shift: Tensor
     scale: Tensor
     constraints: Constraints | None = None
+    bounds: tuple[float, float] | None = None
     attributes: Attributes | None = None
     class_names: list[str] | None = None
 

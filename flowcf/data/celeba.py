@@ -223,6 +223,7 @@ def load(cfg: Mapping, seed: int) -> Dataset:
         name="celeba",
         shift=torch.zeros(()),
         scale=torch.ones(()),
+        bounds=(0.0, 1.0),
         attributes=Attributes(context, labels["train"], labels["val"], labels["test"]),
         class_names=[f"{attribute}=0", f"{attribute}=1"],
     )

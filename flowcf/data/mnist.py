@@ -180,4 +180,5 @@ def load(cfg: Mapping, seed: int) -> Dataset:
         name="mnist",
         shift=torch.zeros(()),
         scale=torch.ones(()),
+        bounds=(0.0, 1.0),
     )

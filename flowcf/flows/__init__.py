@@ -1,5 +1,5 @@
-"""Normalizing flows, built by name from :data:`FLOWS`, with a base chosen by name from
-:data:`BASES`.
+"""Normalizing flows, built by name from :data:`FLOWS` (vectors) or :data:`IMAGE_FLOWS` (images,
+``space=pixel``), with a base chosen by name from :data:`BASES`.
 
 Example:
     >>> from flowcf.flows import FLOWS
@@ -14,6 +14,7 @@ from flowcf.registry import Registry
 __all__ = [
     "BASES",
     "FLOWS",
+    "IMAGE_FLOWS",
     "Flow",
     "PluGeNNormal",
     "StandardNormal",
@@ -24,8 +25,11 @@ __all__ = [
 #: Flow factories ``(dim, context_dim=0, *, layers, hidden, depth, base, sigma, ...) -> Flow``
 #: by name.
 FLOWS = Registry("flow")
+#: Multiscale image flow factories ``(shape, context_dim=0, *, levels, layers, ...) -> Flow`` by
+#: name; they take images (B, C, H, W) with pixels in [0, 1].
+IMAGE_FLOWS = Registry("image flow")
 
 # The flow modules register into FLOWS on import, so they come after its definition.
-from flowcf.flows import autoregressive, cnf, coupling, glow, planar, zuko_adapter  # noqa: E402, F401
+from flowcf.flows import autoregressive, cnf, coupling, glow, images, planar, zuko_adapter  # noqa: E402, F401
 from flowcf.flows.base import Flow, Transform  # noqa: E402
 from flowcf.flows.distributions import BASES, PluGeNNormal, StandardNormal, build_base  # noqa: E402

@@ -20,7 +20,9 @@ __all__ = ["Flow", "Transform"]
 
 
 class Transform(nn.Module, ABC):
-    """An invertible map of vectors, optionally conditioned on a context vector."""
+    """An invertible map of vectors (B, D), optionally conditioned on a context vector. Image
+    transforms (:mod:`flowcf.flows.images`) map (B, C, H, W) the same way, and may change the
+    shape (a multiscale stack ends in vectors)."""
 
     #: Whether :meth:`inverse` is available (a planar layer's is not, and raises).
     invertible: bool = True

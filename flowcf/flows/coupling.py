@@ -28,6 +28,7 @@ __all__ = [
     "MLP",
     "AdditiveCoupling",
     "AffineCoupling",
+    "ConvNet",
     "Coupling",
     "DiagonalScaling",
     "alternating_masks",
@@ -65,17 +66,40 @@ class MLP(nn.Sequential):
         super().__init__(*layers, output)
 
 
+class ConvNet(nn.Sequential):
+    """A convolutional conditioner for images (RealNVP, Glow): a 3×3 convolution, ``depth - 1``
+    1×1 convolutions and a 3×3 output convolution that starts at zero, SiLU between them.
+
+    Arguments:
+        in_channels: The number of input channels.
+        out_channels: The number of output channels.
+        hidden: The number of hidden channels.
+        depth: The number of hidden layers.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, depth: int = 2):
+        layers: list[nn.Module] = [nn.Conv2d(in_channels, hidden, 3, padding=1), nn.SiLU()]
+        for _ in range(depth - 1):
+            layers += [nn.Conv2d(hidden, hidden, 1), nn.SiLU()]
+        output = nn.Conv2d(hidden, out_channels, 3, padding=1)
+        nn.init.zeros_(output.weight)
+        nn.init.zeros_(output.bias)
+        super().__init__(*layers, output)
+
+
 class Coupling(Transform):
     r"""A coupling layer :math:`y = x \odot \exp(s) + t`, with :math:`s = t = 0` on the kept
     features and :math:`(s, t) = g(x \odot m, c)` elsewhere.
 
     Subclasses choose how the conditioner's output becomes :math:`(s, t)`. An unconditional
     coupling (``context_dim=0``) ignores the context, as the standard normal base does, so it can
-    sit in a flow whose base takes the context.
+    sit in a flow whose base takes the context. Vectors get an :class:`MLP` conditioner; images
+    (a mask of shape :math:`(C, H, W)`) a :class:`ConvNet`, with the context as constant maps.
 
     Arguments:
-        mask: The binary mask :math:`m` of kept features, with shape :math:`(D,)`.
-        context_dim: The number of context features :math:`C`, 0 for an unconditional coupling.
+        mask: The binary mask :math:`m` of kept features, with shape :math:`(D,)` or
+            :math:`(C, H, W)`.
+        context_dim: The number of context features, 0 for an unconditional coupling.
         hidden: The width of the conditioner's hidden layers.
         depth: The number of the conditioner's hidden layers.
     """
@@ -85,13 +109,14 @@ class Coupling(Transform):
 
     def __init__(self, mask: Tensor, context_dim: int = 0, hidden: int = 64, depth: int = 2):
         super().__init__()
-        dim = mask.numel()
+        features, params = mask.shape[0], self.params_per_feature
         self.context_dim = context_dim
         self.register_buffer("mask", mask.float())
         # Zeroes the conditioner's outputs on the kept features, for each output kind.
-        free = (1 - self.mask).repeat(self.params_per_feature)
+        free = (1 - self.mask).repeat(params, *[1] * (mask.dim() - 1))
         self.register_buffer("free", free, persistent=False)
-        self.net = MLP(dim + context_dim, self.params_per_feature * dim, hidden, depth)
+        network = MLP if mask.dim() == 1 else ConvNet
+        self.net = network(features + context_dim, params * features, hidden, depth)
 
     @abstractmethod
     def scale_shift(self, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -101,12 +126,13 @@ class Coupling(Transform):
     def _condition(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         h = x * self.mask
         if self.context_dim:
-            h = torch.cat([h, context.to(dtype=x.dtype)], dim=-1)
+            maps = context.to(dtype=x.dtype)[(..., *[None] * (x.dim() - 2))]
+            h = torch.cat([h, maps.expand(-1, -1, *x.shape[2:])], dim=1)
         return self.scale_shift(self.net(h) * self.free)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         log_scale, shift = self._condition(x, context)
-        return x * log_scale.exp() + shift, log_scale.sum(-1)
+        return x * log_scale.exp() + shift, log_scale.flatten(1).sum(1)
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
         # The kept features pass through, so y ⊙ m = x ⊙ m gives the same (s, t).
@@ -120,7 +146,7 @@ class AffineCoupling(Coupling):
     The log-scale is soft-clamped, :math:`s = a \tanh(\hat{s} / a)`, for stable training.
 
     Arguments:
-        mask: The binary mask of kept features, with shape :math:`(D,)`.
+        mask: The binary mask of kept features, with shape :math:`(D,)` or :math:`(C, H, W)`.
         context_dim: The number of context features.
         hidden: The width of the conditioner's hidden layers.
         depth: The number of the conditioner's hidden layers.
@@ -145,7 +171,7 @@ class AffineCoupling(Coupling):
         self.scale_clamp = scale_clamp
 
     def scale_shift(self, h: Tensor) -> tuple[Tensor, Tensor]:
-        raw, shift = h.chunk(2, dim=-1)
+        raw, shift = h.chunk(2, dim=1)
         return soft_clamp(raw, self.scale_clamp), shift
 
 

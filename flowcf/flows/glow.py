@@ -1,5 +1,7 @@
 r"""Glow for vectors: steps of ActNorm, an LU-parametrised invertible linear map (the dense
 form of Glow's invertible 1×1 convolution) and an affine coupling, optionally class-conditional.
+ActNorm and the linear map act on dimension 1 of any input, so on images (B, C, H, W) they are
+Glow's per-channel ActNorm and 1×1 convolution (see :mod:`flowcf.flows.images`).
 
 The linear map mixes all features before each coupling, so, unlike RealNVP, no fixed split of
 the features is privileged. ActNorm and the linear map are unconditional; the couplings take the
@@ -21,13 +23,24 @@ from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
 __all__ = ["ActNorm", "LULinear", "glow"]
 
 
+def positions(x: Tensor) -> int:
+    """How many times a per-feature map acts on each sample: 1 for vectors, :math:`H W` for
+    images (the feature dimension is 1)."""
+    return x[0, 0].numel()
+
+
+def per_feature(parameter: Tensor, x: Tensor) -> Tensor:
+    """``parameter`` of shape (D,) shaped to broadcast over dimension 1 of ``x``."""
+    return parameter[(..., *[None] * (x.dim() - 2))]
+
+
 class ActNorm(Transform):
-    r"""A per-feature affine map :math:`y = (x + b) \odot \exp(s)` whose parameters are set
-    from the first training batch so that its outputs have zero mean and unit variance
-    (data-dependent initialisation); afterwards they are ordinary parameters.
+    r"""A per-feature (per-channel for images) affine map :math:`y = (x + b) \odot \exp(s)`
+    whose parameters are set from the first training batch so that its outputs have zero mean
+    and unit variance (data-dependent initialisation); afterwards they are ordinary parameters.
 
     Arguments:
-        dim: The number of features :math:`D`.
+        dim: The number of features (channels) :math:`D`.
         eps: Added to the batch standard deviation at initialisation.
     """
 
@@ -40,17 +53,19 @@ class ActNorm(Transform):
 
     @torch.no_grad()
     def _initialize(self, x: Tensor) -> None:
-        self.shift.copy_(-x.mean(0))
-        self.log_scale.copy_(-(x.std(0, correction=0) + self.eps).log())
+        features = x.movedim(1, -1).reshape(-1, x.shape[1])
+        self.shift.copy_(-features.mean(0))
+        self.log_scale.copy_(-(features.std(0, correction=0) + self.eps).log())
         self.initialized.fill_(True)
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if self.training and not self.initialized:
             self._initialize(x)
-        return (x + self.shift) * self.log_scale.exp(), self.log_scale.sum().expand(x.shape[0])
+        y = (x + per_feature(self.shift, x)) * per_feature(self.log_scale, x).exp()
+        return y, (self.log_scale.sum() * positions(x)).expand(x.shape[0])
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
-        return y * (-self.log_scale).exp() - self.shift
+        return y * per_feature(-self.log_scale, y).exp() - per_feature(self.shift, y)
 
 
 class LULinear(Transform):
@@ -59,6 +74,7 @@ class LULinear(Transform):
     :math:`P` is a fixed permutation, :math:`L` is unit lower triangular and :math:`U` upper
     triangular with diagonal :math:`\mathrm{sign}(u) \exp(\log |u|)`, so
     :math:`\log |\det W| = \sum \log |u|` costs :math:`O(D)`. It starts at a random rotation.
+    On images it mixes the channels at every pixel: Glow's invertible 1×1 convolution.
 
     Arguments:
         dim: The number of features :math:`D`.
@@ -84,13 +100,15 @@ class LULinear(Transform):
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         lower, upper = self._factors()
         weight = self.permutation @ lower @ upper
-        return x @ weight.T, self.log_diagonal.sum().expand(x.shape[0])
+        y = (x.movedim(1, -1) @ weight.T).movedim(-1, 1)
+        return y, (self.log_diagonal.sum() * positions(x)).expand(x.shape[0])
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
         # x Uᵀ Lᵀ Pᵀ = y: undo Pᵀ, then the two triangular factors.
         lower, upper = self._factors()
-        x = torch.linalg.solve_triangular(lower.T, y @ self.permutation, upper=True, left=False)
-        return torch.linalg.solve_triangular(upper.T, x, upper=False, left=False)
+        rows = y.movedim(1, -1) @ self.permutation
+        x = torch.linalg.solve_triangular(lower.T, rows, upper=True, left=False)
+        return torch.linalg.solve_triangular(upper.T, x, upper=False, left=False).movedim(-1, 1)
 
 
 @FLOWS.register("glow")

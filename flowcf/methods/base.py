@@ -101,7 +101,8 @@ class GradientSearch(CounterfactualMethod):
     With the data's :class:`~flowcf.data.constraints.Constraints` (input-space search on tabular
     data), every step is projected onto the actionable set (immutable features stay, monotone
     ones move one way), and the losses score, and the search returns, each candidate as the user
-    would see it: with valid one-hot categories and whole integers (:meth:`feasible`).
+    would see it: with valid one-hot categories and whole integers (:meth:`feasible`). With the
+    data's bounds (image pixels in [0, 1]), an input-space search clamps every step into them.
 
     A candidate is *finished* when the classifier assigns it to the target class and every hinge
     term is zero. With ``patience=0`` a factual stops at its first finished candidate; otherwise
@@ -149,6 +150,7 @@ class GradientSearch(CounterfactualMethod):
         self.lr, self.max_steps, self.patience = lr, max_steps, patience
         self.unfinished, self.progress = unfinished, progress
         self.constraints = models.constraints if models.autoencoder is None else None
+        self.bounds = models.bounds if models.autoencoder is None else None
 
     def initial(self, x: Tensor) -> Tensor:
         """The starting point of the search: the factual or its latent code."""
@@ -234,6 +236,9 @@ class GradientSearch(CounterfactualMethod):
             if self.constraints is not None:
                 with torch.no_grad():
                     variable.copy_(self.constraints.project(x, variable))
+            if self.bounds is not None:
+                with torch.no_grad():
+                    variable.clamp_(*self.bounds)
             self.schedule(step, ~done, weights)
         return Counterfactuals(
             x=x,
