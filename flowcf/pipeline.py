@@ -49,6 +49,7 @@ def train(session: Session) -> None:
     """Trains (or loads) the classifier, the autoencoders the methods use, and the flow; writes
     their test figures to ``train.json`` and prints them."""
     save_config(session)
+    session.check_files()
     _ = session.classifier, session.flow
     if any(method.get("latent") == "vae" for method in session.methods.values()):
         _ = session.vae
@@ -93,6 +94,7 @@ def explain(session: Session) -> None:
     """Explains the factuals with every method of the run; writes ``counterfactuals.pt``
     (tensors, by method) and ``counterfactuals.csv``."""
     save_config(session)
+    session.check_files()
     results = {name: session.counterfactuals(name) for name in session.methods}
     for name, cfs in results.items():
         log.info("%s: %d factuals in %.2f s (+ %.2f s fitting its own models)", name,

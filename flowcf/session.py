@@ -26,10 +26,13 @@ from flowcf.environment import resolve_device, seed_everything, set_threads
 from flowcf.errors import UserError
 from flowcf.flows import FLOWS, IMAGE_FLOWS
 from flowcf.flows.images import bits_per_dim, dequantize
+from flowcf.flows.multilabel import AttributeFlow
 from flowcf.losses import Models
 from flowcf.methods import METHODS, CounterfactualMethod, Counterfactuals, targets_for
 from flowcf.metrics import EvaluationContext
+from flowcf.metrics.fid import find_inception
 from flowcf.models import AUTOENCODERS, CLASSIFIERS
+from flowcf.models.lpips import find_backbone
 from flowcf.store import Store
 from flowcf.training import OBJECTIVES, fit
 
@@ -48,8 +51,10 @@ PARTS = {
 PIPELINE_KEYS = ("target", "latent")
 #: Config keys that say where things are or how many factuals to explain, not what a model
 #: learns; left out of store keys (counterfactuals are keyed by the resolved ``factuals``).
-UNKEYED_KEYS = ("root", "download", "num_factuals")
+UNKEYED_KEYS = ("root", "download", "num_factuals", "workers")
 BATCH = 512
+#: The parts ``amp=true`` trains in mixed precision: the flow keeps float32 for its log-dets.
+AMP_GROUPS = ("classifier", "autoencoder", "vae")
 
 
 def plain(node: Any) -> Any:
@@ -120,6 +125,7 @@ class Session:
         )  # fmt: skip
         return data
 
+    @cache  # noqa: B019  (moved to the device once: the whole split, e.g. CelebA's images)
     def split(self, name: str) -> tuple[Tensor, Tensor]:
         """The inputs and labels of a split (``train``, ``val``, ``test``) on the device."""
         if name not in ("train", "val", "test"):
@@ -129,15 +135,19 @@ class Session:
             self.device
         )
 
-    def _model(self, group: str, build, loss, encode=None) -> nn.Module:
+    def _model(self, group: str, build, loss, encode=None, labels=None) -> nn.Module:
         """The model of config ``group``: loaded from the store, or trained with ``loss`` on the
-        train split (validated on val), inputs mapped by ``encode``, and saved. A model without
-        parameters (the identity autoencoder) is neither trained nor stored."""
+        train split (validated on val), inputs mapped by ``encode``, labels replaced by
+        ``labels(split)`` if given, and saved. A model without parameters (the identity
+        autoencoder) is neither trained nor stored."""
         cfg = self.cfg[group]
         if next(build().parameters(), None) is None:
             return build().to(self.device).eval()
         kind, depends = PARTS[group]
         spec = self.spec("data", *depends, group)
+        amp = bool(self.cfg.get("amp")) and group in AMP_GROUPS
+        if amp:  # mixed precision trains another model; off, the keys stay as they were
+            spec["amp"] = True
 
         def create():
             seed_everything(self.cfg.seed)
@@ -145,12 +155,16 @@ class Session:
             train, val = self.split("train"), self.split("val")
             if encode is not None:
                 train, val = (encode(train[0]), train[1]), (encode(val[0]), val[1])
+            if labels is not None:
+                train, val = (
+                    (v[0], labels(n).to(self.device)) for v, n in ((train, "train"), (val, "val"))
+                )
             checkpoint = self.store.checkpoint(kind, cfg.name, spec)
             if not self.cfg.resume:
                 checkpoint.unlink(missing_ok=True)
-            metrics = fit(model, loss, train, val, **plain(cfg.train), checkpoint=checkpoint,
-                          checkpoint_every=self.cfg.checkpoint_every, progress=self.progress,
-                          desc=f"train {kind} {cfg.name}")  # fmt: skip
+            metrics = fit(model, loss, train, val, **plain(cfg.train), amp=amp,
+                          checkpoint=checkpoint, checkpoint_every=self.cfg.checkpoint_every,
+                          progress=self.progress, desc=f"train {kind} {cfg.name}")  # fmt: skip
             return {"state_dict": model.state_dict()}, metrics
 
         payload = self.store.fetch(kind, cfg.name, spec, create)
@@ -233,15 +247,23 @@ class Session:
         )
         objective = OBJECTIVES.get(cfg.get("objective", "mle"))
 
+        def build(context_dim: int) -> nn.Module:
+            return registry.build(cfg.name, size, context_dim,
+                                  **options(cfg, "train", "objective"))  # fmt: skip
+
         def loss(m: nn.Module, z: Tensor, y: Tensor) -> Tensor:
             return objective(m, z if noise is None else noise(z), one_hot(y, classes).to(z.dtype))
 
-        model = self._model(
-            "model",
-            lambda: registry.build(cfg.name, size, classes, **options(cfg, "train", "objective")),
-            loss,
-            encode=self.encode,
-        )
+        # Multi-label data (CelebA) in the latent space: p_F(z | a) on every attribute, scored
+        # given the class of the first; a pixel-space image flow takes the class alone.
+        attributes = None if self.pixel_space else self.data.attributes
+        if attributes is None:
+            model = self._model("model", lambda: build(classes), loss, encode=self.encode)
+        else:
+            model = self._model("model", lambda: AttributeFlow(build(len(attributes.names)),
+                                                               attributes.prior(classes)),
+                                lambda m, z, a: objective(m.flow, z, a), encode=self.encode,
+                                labels=lambda split: getattr(attributes, split))  # fmt: skip
         x, y = self.split("test")
         z = x if noise is None else noise(x)
         nll = -batched(lambda i: class_log_prob(model, self.encode(z[i]), y[i], classes),
@@ -264,6 +286,19 @@ class Session:
         """The methods of this run: ``methods`` (an experiment's several) or ``method``."""
         methods = self.cfg.get("methods")
         return dict(methods) if methods else {self.cfg.method.name: self.cfg.method}
+
+    def check_files(self) -> None:
+        """Fails now, not after hours of training, when a metric or a method's perceptual term
+        needs a weights file that is missing (LPIPS's AlexNet, FID's Inception)."""
+        metrics = self.cfg.metrics
+        if "lpips" in metrics.names:
+            find_backbone(metrics.get("lpips_backbone"))
+        if "fid" in metrics.names:
+            find_inception(metrics.get("fid_weights"))
+        for method in self.methods.values():
+            term = (method.get("losses") or {}).get("perceptual")
+            if term and term.get("weight", 0) > 0 and term.get("backbone") != "random":
+                find_backbone(term.get("backbone"))
 
     @cache  # noqa: B019  (one session per run; the cache lives as long as the run)
     def factuals(self, target: str | int) -> tuple[Tensor, Tensor, Tensor]:
@@ -290,7 +325,7 @@ class Session:
                     "change the class; choose another target or 'next'"
                 )
             keep = y == cfg["class"] if cfg["class"] is not None else torch.ones_like(y) > 0
-            y_target = targets_for(y, target, classes)
+            y_target = targets_for(y, self.data.class_index(target), classes)
             index = torch.nonzero(keep & (y_target != y)).squeeze(1)[: cfg.limit]
             y_target = y_target[index]
         if len(index) == 0:

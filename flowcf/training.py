@@ -60,6 +60,7 @@ def fit(
     weight_decay: float = 0.0,
     patience: int | None = None,
     minutes: float | None = None,
+    amp: bool = False,
     checkpoint: Path | None = None,
     checkpoint_every: float = 10.0,
     progress: bool = True,
@@ -70,6 +71,8 @@ def fit(
     Batches are drawn with ``torch.randperm`` from the global generator, so the seed fixes them.
     Training stops after ``epochs``, after ``patience`` epochs without a better validation
     loss, or at the end of the first epoch that finishes after ``minutes`` of training.
+    With ``amp`` the training steps run under :func:`torch.autocast` (float16 with a gradient
+    scaler on CUDA, bfloat16 on the CPU); validation stays in full precision.
 
     With a ``checkpoint`` file, the complete training state (model, optimizer, best state, epoch,
     random generator, elapsed time) is saved there atomically at the end of the first epoch
@@ -85,6 +88,8 @@ def fit(
         raise UserError(f"{desc}: lr, epochs and batch_size must be positive")
     x, y = train
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    device = x.device.type
+    scaler = torch.amp.GradScaler(device, enabled=amp and device == "cuda")
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
     first, elapsed = 1, 0.0
     if checkpoint is not None and checkpoint.exists():
@@ -92,6 +97,8 @@ def fit(
             state = torch.load(checkpoint, map_location=x.device, weights_only=True)
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            if scaler.is_enabled():
+                scaler.load_state_dict(state["scaler"])
         except Exception as error:
             raise UserError(
                 f"{desc}: cannot resume from {checkpoint} ({type(error).__name__}); delete it "
@@ -108,15 +115,17 @@ def fit(
     for epoch in bar:
         model.train()
         for index in torch.randperm(len(x), device=x.device).split(batch_size):
-            value = loss(model, x[index], y[index])
+            with torch.autocast(device, enabled=amp):
+                value = loss(model, x[index], y[index])
             if not torch.isfinite(value):
                 raise UserError(
                     f"{desc}: the loss became {value.item()} at epoch {epoch}; "
                     "lower the learning rate"
                 )
             optimizer.zero_grad()
-            value.backward()
-            optimizer.step()
+            scaler.scale(value).backward()
+            scaler.step(optimizer)
+            scaler.update()
         model.eval()
         val_loss = mean_loss(model, loss, val, batch_size)
         bar.set_postfix(val=f"{val_loss:.4f}")
@@ -130,7 +139,7 @@ def fit(
             saved = time.perf_counter()
             state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                      "best": list(best), "epoch": epoch, "seconds": saved - start,
-                     "rng": torch.get_rng_state()}  # fmt: skip
+                     "rng": torch.get_rng_state(), "scaler": scaler.state_dict()}  # fmt: skip
             if x.is_cuda:
                 state["cuda_rng"] = torch.cuda.get_rng_state(x.device)
             atomic_write(checkpoint, lambda tmp, state=state: torch.save(state, tmp))

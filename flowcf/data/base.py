@@ -27,13 +27,52 @@ from flowcf.data.constraints import Constraints
 from flowcf.errors import UserError
 from flowcf.registry import Registry
 
-__all__ = ["DATASETS", "SCALINGS", "Dataset", "fit_scaler", "split_and_scale", "split_indices"]
+__all__ = [
+    "DATASETS",
+    "SCALINGS",
+    "Attributes",
+    "Dataset",
+    "fit_scaler",
+    "split_and_scale",
+    "split_indices",
+]
 
 DATASETS = Registry("dataset")
 """Dataset factories ``load(cfg: Mapping, seed: int) -> Dataset``, by name."""
 
 SCALINGS = ("standard", "minmax")
 """Valid values of ``data.scaling``."""
+
+
+@dataclass
+class Attributes:
+    r"""Binary attributes of every point of multi-label data (CelebA): the flow's context.
+
+    The labels ``y`` of the data set are the first attribute; the others describe the points
+    further, so a PluGeN flow can tie one base dimension to each (:math:`\pm 1`).
+
+    Arguments:
+        names: The :math:`K` attribute names, the labelled one first.
+        train, val, test: The attributes of each split in :math:`\{0, 1\}`, float32
+            :math:`(N, K)`.
+    """
+
+    names: list[str]
+    train: Tensor
+    val: Tensor
+    test: Tensor
+
+    def prior(self, num_classes: int = 2) -> Tensor:
+        """P(a_k = 1 | y = c) on the training split, (C, K), with add-one smoothing for the
+        attributes after the first (the first is the label itself: exactly 0 or 1)."""
+        y = self.train[:, 0].long()
+        rows = []
+        for c in range(num_classes):
+            a = self.train[y == c]
+            rows.append(
+                torch.cat([torch.full((1,), float(c)), (a[:, 1:].sum(0) + 1) / (len(a) + 2)])
+            )
+        return torch.stack(rows)
 
 
 @dataclass
@@ -58,6 +97,8 @@ class Dataset:
         scale: The scaler's scale, shape :math:`(D,)`.
         constraints: What a counterfactual may change (tabular data), or ``None``: anything.
         bounds: The range of valid input values (``(0, 1)`` for image pixels), or ``None``.
+        attributes: Binary attributes of every point (multi-label data), or ``None``.
+        class_names: A name per class (``method.target`` may name one), or ``None``.
     """
 
     x_train: Tensor
@@ -73,6 +114,8 @@ class Dataset:
     scale: Tensor
     constraints: Constraints | None = None
     bounds: tuple[float, float] | None = None
+    attributes: Attributes | None = None
+    class_names: list[str] | None = None
 
     @property
     def dim(self) -> int:
@@ -94,6 +137,19 @@ class Dataset:
             The features in their original units, shape :math:`(*, D)`.
         """
         return x * self.scale.to(x) + self.shift.to(x)
+
+    def class_index(self, target: str | int) -> str | int:
+        """``method.target`` with a class name (e.g. ``Smiling=0``; ``Smiling:0`` is the same
+        and needs no quotes on Hydra's command line) replaced by the class index."""
+        if not isinstance(target, str) or target == "next" or not self.class_names:
+            return target
+        name = target.replace(":", "=")
+        if name not in self.class_names:
+            raise UserError(
+                f"method.target '{target}' names no class of {self.name}; choose one of: next, "
+                f"{', '.join(self.class_names)} (or a class index)"
+            )
+        return self.class_names.index(name)
 
     def frame(self, x: Tensor) -> pd.DataFrame:
         """Features in their original units, one column per feature, for CSV output.

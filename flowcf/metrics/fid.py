@@ -182,6 +182,20 @@ def fid(context: EvaluationContext) -> float:
         return float("nan")
     network = load_inception(str(path), x_cf.device)
     size = context.options.get("batch_size", 64)
-    return feature_frechet_distance(
-        inception_features(x_cf, network, size), inception_features(x_real, network, size)
-    )
+    # The methods of a run share the real set: its features are computed once.
+    key = (tuple(cfs.y_target.unique().tolist()), str(path), size)
+    cached = _REAL.get("last")
+    if (
+        cached is None
+        or cached[0] is not context.x_real
+        or cached[1] is not context.y_real
+        or (cached[2] != key)
+    ):
+        features = inception_features(x_real, network, size)
+        _REAL["last"] = (context.x_real, context.y_real, key, features)
+    return feature_frechet_distance(inception_features(x_cf, network, size), _REAL["last"][3])
+
+
+#: The last real set's features with its images, labels and (targets, network, batch size). The
+#: tensors are held, so a match by identity cannot be another set that reuses their memory.
+_REAL: dict = {}

@@ -8,13 +8,18 @@ Example:
     torch.Size([5, 3])
     >>> CLASSIFIERS.build("cnn", (1, 32, 32), 10)(torch.zeros(5, 1, 32, 32)).shape
     torch.Size([5, 10])
+    >>> CLASSIFIERS.build("resnet34", (3, 64, 64), 2)(torch.zeros(5, 3, 64, 64)).shape
+    torch.Size([5, 2])
 """
 
 import math
 from itertools import pairwise
+from pathlib import Path
 
+import torch
 from torch import Tensor, nn
 
+from flowcf.errors import UserError
 from flowcf.registry import Registry
 
 __all__ = ["CLASSIFIERS", "predict_proba"]
@@ -81,3 +86,54 @@ def cnn(
         nn.Dropout(dropout),
         nn.Linear(hidden, num_classes),
     )
+
+
+#: ImageNet's channel means and standard deviations, which torchvision's ResNets expect.
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+class Normalize(nn.Module):
+    """Maps images in [0, 1] to ImageNet's standardised inputs (grayscale to three channels)."""
+
+    def __init__(self):
+        super().__init__()
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(3, 1, 1))
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(3, 1, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return (x.expand(-1, 3, -1, -1) - self.mean) / self.std
+
+
+@CLASSIFIERS.register("resnet34")
+def resnet34(shape: tuple[int, ...], num_classes: int, *, weights: str | None = None) -> nn.Module:
+    """torchvision's ResNet-34 on images in [0, 1] (ImageNet-normalised inside), as PLACE's
+    CelebA classifier.
+
+    ``weights`` is a local state dict to start from (nothing is downloaded): torchvision's
+    ImageNet file ``resnet34-b627a593.pth`` (its 1000-class head is replaced by a new one) or a
+    ResNet-34 already trained for these classes. ``None``: random initialisation.
+
+    References:
+        | Deep Residual Learning for Image Recognition (He et al., 2016)
+        | https://arxiv.org/abs/1512.03385
+    """
+    from torchvision.models import resnet34 as build  # slow import, needed only here
+
+    model = build(weights=None, num_classes=num_classes)
+    if weights is not None:
+        path = Path(weights).expanduser()
+        if not path.is_file():
+            raise UserError(
+                f"classifier.weights: {path} does not exist; give a ResNet-34 state dict (e.g."
+                " torchvision's resnet34-b627a593.pth) or weights=null to train from scratch"
+            )
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            if state["fc.weight"].shape[0] != num_classes:  # another head: keep the new one
+                state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+            missing, unexpected = model.load_state_dict(state, strict=False)
+            if unexpected or set(missing) - {"fc.weight", "fc.bias"}:
+                raise ValueError(f"missing {missing}, unexpected {unexpected}")
+        except Exception as error:  # a corrupt file or another network's weights
+            raise UserError(f"{path} is not a ResNet-34 state dict: {error}") from None
+    return nn.Sequential(Normalize(), model)
