@@ -19,6 +19,7 @@ from omegaconf import DictConfig
 
 from flowcf.errors import UserError
 from flowcf.io import atomic_write_text
+from flowcf.naming import register_resolvers
 
 __all__ = ["main"]
 
@@ -27,6 +28,8 @@ STAGE_NAMES = ("train", "explain", "evaluate", "run", "report")
 USAGE = "usage: flowcf {train,explain,evaluate,run,report} [hydra overrides]"
 
 log = logging.getLogger("flowcf")
+
+register_resolvers()  # here, so that joblib and submitit workers unpickling `task` have them
 
 
 def config_choices() -> dict[str, list[str]]:
