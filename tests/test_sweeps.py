@@ -1,5 +1,7 @@
 """Sweeps as a user runs them: parallel multiruns, the aggregated report, failures, re-runs."""
 
+import math
+
 import pandas as pd
 import pytest
 import yaml
@@ -70,19 +72,34 @@ def test_a_failed_run_does_not_end_the_sweep_and_the_report_counts_it(flowcf, tm
     assert pd.read_csv(tmp_path / "sweep" / "report.csv")["runs"].tolist() == [1]
 
 
-def test_an_optuna_search_of_four_trials_names_its_best_parameters(flowcf, tmp_path):
-    flowcf("run", "-m", "hparams_search=ppcef_moons", "hydra.sweeper.n_trials=4", *SMALL,
-           "hydra.sweep.dir=sweep")  # fmt: skip
-    best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
-    assert set(best["best_params"]) == {
-        "method.losses.decision.weight",
-        "method.losses.plausibility.weight",
-    }
-    assert 0 <= best["best_value"] <= 1
-
-
 def test_submitit_local_runs_one_job_end_to_end(flowcf, tmp_path):
     flowcf("run", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
            *SMALL, "hydra.sweep.dir=sweep")  # fmt: skip
     assert (tmp_path / "sweep" / "0_moons_ppcef_seed0" / "metrics.csv").exists()
     assert pd.read_csv(tmp_path / "sweep" / "report.csv")["runs"].tolist() == [1]
+
+
+def test_an_optuna_search_of_four_trials_goes_on_past_failed_ones_and_names_its_best(
+    flowcf, tmp_path
+):
+    # classifier.train.epochs=0 is a user error: those trials fail (no value for Optuna), the
+    # others return the validity-weighted log density, scored though metrics.names omits it
+    small = [arg for arg in SMALL if not arg.startswith("classifier.train.epochs")]
+    process = flowcf("run", "-m", "hparams_search=ppcef_moons", "hydra.sweeper.n_trials=4",
+                     "classifier.train.epochs=choice(20,0)", "metrics.names=[validity]",
+                     "objective=validity_weighted_log_density", *small,
+                     "hydra.sweep.dir=sweep")  # fmt: skip
+    failed = list((tmp_path / "sweep").rglob("failed.txt"))
+    assert 1 <= len(failed) < 4
+    assert (process.stdout + process.stderr).count("Failed experiment") == len(failed)
+    best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
+    assert best["best_params"]["classifier.train.epochs"] == 20
+    assert set(best["best_params"]) == {
+        "classifier.train.epochs",
+        "method.losses.decision.weight",
+        "method.losses.plausibility.weight",
+    }
+    assert math.isfinite(best["best_value"])
+    report = pd.read_csv(tmp_path / "sweep" / "report.csv")
+    assert report["runs"].sum() == 4 - len(failed)
+    assert "validity_weighted_log_density ↑" in report
