@@ -12,6 +12,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 __all__ = ["method_names", "register_resolvers", "sweep_name"]
 
 JOIN = "+"  # between the values of a swept group: run_moons_ppcef+wachter
+NAMED = ("experiment", "data", "method")  # the groups a sweep dir names
 
 
 def method_names(*, _root_: DictConfig) -> str:
@@ -22,11 +23,12 @@ def method_names(*, _root_: DictConfig) -> str:
 
 
 def _swept(overrides: list[str]) -> dict[str, str]:
-    """Config group → its swept values joined (``method=a,b`` → ``a+b``); ``sweep`` for
-    sweeps whose values are only known to the config loader (``glob(...)``)."""
+    """Swept groups that name a sweep (experiment, data, method) → their values joined
+    (``method=a,b`` → ``a+b``); ``sweep`` for values only the config loader knows
+    (``glob(...)``)."""
     swept = {}
     for override in OverridesParser.create().parse_overrides(overrides):
-        if override.is_sweep_override():
+        if override.is_sweep_override() and override.key_or_group in NAMED:
             try:
                 swept[override.key_or_group] = JOIN.join(override.sweep_string_iterator())
             except HydraException:

@@ -17,7 +17,8 @@ SMALL = [*TINY, "threads=1", "factuals.limit=20"]
 @pytest.mark.parametrize(
     ("experiment", "data", "methods", "overrides", "name"),
     [
-        (None, "moons", None, ["method=ppcef,wachter", "seed=0,1"], "run_moons_ppcef+wachter"),
+        (None, "moons", None, ["method=ppcef,wachter", "seed=range(2)", "method.lr=interval(0,1)"],
+         "run_moons_ppcef+wachter"),
         (None, "moons", None, ["data=moons,circles", "method=wachter"], "run_moons+circles_ppcef"),
         ("place_mnist", "mnist", {"place": {}, "revise": {}}, ["seed=0,1"],
          "run_place_mnist_mnist_place+revise"),
