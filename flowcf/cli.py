@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 
 from flowcf.errors import UserError
 from flowcf.io import atomic_write_text
+from flowcf.naming import register_resolvers
 
 __all__ = ["main"]
 
@@ -28,6 +29,8 @@ STAGE_NAMES = ("train", "explain", "evaluate", "run", "report")
 USAGE = "usage: flowcf {train,explain,evaluate,run,report} [hydra overrides]"
 
 log = logging.getLogger("flowcf")
+
+register_resolvers()  # here, so that joblib and submitit workers unpickling `task` have them
 
 
 def config_choices() -> dict[str, list[str]]:
@@ -88,10 +91,14 @@ def check_overrides(overrides: list[str]) -> None:
 
 def task(cfg: DictConfig) -> float | None:
     """The Hydra task: runs the configured stage in this run's output directory and returns
-    the mean of metric ``objective`` (for Optuna; NaN, which Optuna records as a failed trial,
-    when the run failed). In a multirun, a job whose ``table.csv`` exists is skipped unless
-    ``force=true`` (its objective read back), and a user error is written to ``failed.txt`` and
-    the sweep carries on."""
+    the mean of metric ``objective`` (for Optuna). In a multirun, a job whose ``table.csv``
+    exists is skipped unless ``force=true`` (its objective read back), and a user error is
+    written to ``failed.txt`` and the sweep carries on.
+
+    A failed run, or an objective that is NaN (e.g. ``log_density`` with no valid
+    counterfactual), returns ``None``: the Optuna sweeper records a failed trial (it warns
+    "Failed experiment" and logs the failure rate) and samples the next one. NaN itself would
+    end the search: Optuna 2's ``Study.tell`` raises on it, and so does the sweeper's retry."""
     import pandas as pd
 
     from flowcf.pipeline import FAILED, STAGES
@@ -120,9 +127,15 @@ def task(cfg: DictConfig) -> float | None:
             if not sweeping:
                 sys.exit(2)
             atomic_write_text(run_dir / FAILED, f"{error}\n")
-            return None if cfg.objective is None else math.nan
+            return None
         (run_dir / FAILED).unlink(missing_ok=True)
-    return None if cfg.objective is None else float(result[cfg.objective].mean())
+    if cfg.objective is None:
+        return None
+    value = float(result[cfg.objective].mean())
+    if math.isnan(value):
+        log.warning("Objective %s is NaN: a failed trial", cfg.objective)
+        return None
+    return value
 
 
 def interrupt(signum: int, frame) -> None:

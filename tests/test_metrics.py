@@ -43,3 +43,44 @@ def test_distance_of_no_valid_counterfactual_is_nan():
     ctx = context()
     ctx.cfs.found = torch.zeros(4, dtype=torch.bool)
     assert math.isnan(compute_metrics(["l2"], ctx)["l2"])
+
+
+class StandardNormal(nn.Module):
+    """log p(x | y) = log N(x; 0, 1) whatever the class: densities known in closed form."""
+
+    def log_prob(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        return torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(dim=1)
+
+
+def test_validity_weighted_log_density_scores_invalid_ones_at_the_floor():
+    # factuals as in context(): valid at 1 and 2, invalid at -0.5, none found for the last
+    normal = torch.distributions.Normal(0.0, 1.0)
+    ctx = context()
+    ctx.flow = StandardNormal()
+    ctx.x_train = torch.tensor([[0.0], [3.0], [1.5], [9.0]])
+    ctx.y_train = torch.tensor([1, 1, 1, 0])  # target class 1's floor ignores class 0's point
+    ctx.options = {"log_density_floor_quantile": 0.0}  # the floor: log N(3), class 1's lowest
+    floor = normal.log_prob(torch.tensor(3.0)).item()
+    values = compute_metrics(["validity_weighted_log_density", "log_density", "validity"], ctx)
+    expected = (normal.log_prob(torch.tensor(1.0)) + normal.log_prob(torch.tensor(2.0))).item()
+    assert values["validity_weighted_log_density"] == pytest.approx((expected + 2 * floor) / 4)
+    # = floor + validity × the mean density the valid ones gain above it
+    gain = values["log_density"] - floor
+    assert values["validity_weighted_log_density"] == pytest.approx(
+        floor + values["validity"] * gain
+    )
+    # a valid counterfactual below the floor counts as the floor, no lower than an invalid one
+    ctx.cfs.x_cf[1] = 4.0  # still valid; log N(4) < log N(3)
+    low = compute_metrics(["validity_weighted_log_density"], ctx)["validity_weighted_log_density"]
+    assert low == pytest.approx((normal.log_prob(torch.tensor(1.0)).item() + 3 * floor) / 4)
+
+
+def test_validity_weighted_log_density_is_the_floor_when_nothing_is_valid():
+    ctx = context()
+    ctx.flow = StandardNormal()
+    ctx.cfs.found = torch.zeros(4, dtype=torch.bool)
+    ctx.x_train, ctx.y_train = torch.tensor([[0.0], [2.0], [5.0]]), torch.tensor([1, 1, 0])
+    values = compute_metrics(["validity_weighted_log_density", "log_density"], ctx)
+    assert math.isnan(values["log_density"])  # Optuna would record a failed trial
+    floor = torch.distributions.Normal(0.0, 1.0).log_prob(torch.tensor([0.0, 2.0])).quantile(0.01)
+    assert values["validity_weighted_log_density"] == pytest.approx(floor.item())

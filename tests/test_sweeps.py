@@ -1,23 +1,65 @@
 """Sweeps as a user runs them: parallel multiruns, the aggregated report, failures, re-runs."""
 
+import math
+
 import pandas as pd
+import pytest
 import yaml
 from conftest import TINY
+from hydra import compose, initialize_config_dir
+
+from flowcf.cli import CONFIG_DIR
+from flowcf.naming import sweep_name
 
 SMALL = [*TINY, "threads=1", "factuals.limit=20"]
 
 
+@pytest.mark.parametrize(
+    ("experiment", "data", "methods", "overrides", "name"),
+    [
+        (None, "moons", None, ["method=ppcef,wachter", "seed=range(2)", "method.lr=interval(0,1)"],
+         "run_moons_ppcef+wachter"),
+        (None, "moons", None, ["data=moons,circles", "method=wachter"], "run_moons+circles_ppcef"),
+        ("place_mnist", "mnist", {"place": {}, "revise": {}}, ["seed=0,1"],
+         "run_place_mnist_mnist_place+revise"),
+        (None, "moons", None, ["experiment=place_mnist,credit_table"],
+         "run_place_mnist+credit_table"),
+    ],
+)  # fmt: skip
+def test_sweep_names_say_experiment_data_and_the_swept_methods(
+    experiment, data, methods, overrides, name
+):
+    # the sweep's config holds the defaults for swept groups (moons, ppcef): the name reads the
+    # swept values from the overrides
+    assert sweep_name("run", experiment, data, methods, "ppcef", overrides) == name
+
+
+def test_an_experiments_sweep_dir_and_subdirs_name_it_and_its_methods():
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", ["experiment=place_mnist", "seed=3"], return_hydra_config=True)
+    cfg.hydra.job.num = 7
+    assert cfg.hydra.sweep.dir.startswith("outputs/multirun/run_place_mnist_mnist_place+revise+")
+    assert cfg.hydra.sweep.subdir == "7_mnist_place+revise+clarity_seed3"
+
+
 def test_joblib_sweep_writes_the_aggregated_table_and_skips_finished_runs(flowcf, tmp_path):
-    args = ["method=ppcef,wachter", "seed=0,1", *SMALL, "hydra.sweep.dir=sweep"]
+    args = ["method=ppcef,wachter", "seed=0,1", *SMALL]
     flowcf("run", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *args)
-    report = pd.read_csv(tmp_path / "sweep" / "report.csv")
+    # one readable sweep dir, named once for the whole sweep; a subdir per job
+    (sweep,) = (tmp_path / "outputs" / "multirun" / "run_moons_ppcef+wachter").iterdir()
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == [
+        "0_moons_ppcef_seed0", "1_moons_ppcef_seed1", "2_moons_wachter_seed0",
+        "3_moons_wachter_seed1",
+    ]  # fmt: skip
+    report = pd.read_csv(sweep / "report.csv")
     assert sorted(report["method"]) == ["ppcef", "wachter"]
     assert (report["runs"] == 2).all()
     assert report["validity ↑"].str.contains("±").all()
-    assert (tmp_path / "sweep" / "report.png").exists()
-    assert "\\textbf{" in (tmp_path / "sweep" / "report.tex").read_text()
-    again = flowcf("run", "-m", *args)
+    assert (sweep / "report.png").exists()
+    assert "\\textbf{" in (sweep / "report.tex").read_text()
+    again = flowcf("run", "-m", *args, f"hydra.sweep.dir={sweep}")
     assert again.stderr.count("Skipping") == 4
+    assert "Report of 4 runs, 0 failed" in flowcf("report", str(sweep)).stderr
 
 
 def test_a_failed_run_does_not_end_the_sweep_and_the_report_counts_it(flowcf, tmp_path):
@@ -31,19 +73,34 @@ def test_a_failed_run_does_not_end_the_sweep_and_the_report_counts_it(flowcf, tm
     assert pd.read_csv(tmp_path / "sweep" / "report.csv")["runs"].tolist() == [1]
 
 
-def test_an_optuna_search_of_four_trials_names_its_best_parameters(flowcf, tmp_path):
-    flowcf("run", "-m", "hparams_search=ppcef_moons", "hydra.sweeper.n_trials=4", *SMALL,
-           "hydra.sweep.dir=sweep")  # fmt: skip
-    best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
-    assert set(best["best_params"]) == {
-        "method.losses.decision.weight",
-        "method.losses.plausibility.weight",
-    }
-    assert 0 <= best["best_value"] <= 1
-
-
 def test_submitit_local_runs_one_job_end_to_end(flowcf, tmp_path):
     flowcf("run", "-m", "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5",
            *SMALL, "hydra.sweep.dir=sweep")  # fmt: skip
     assert (tmp_path / "sweep" / "0_moons_ppcef_seed0" / "metrics.csv").exists()
     assert pd.read_csv(tmp_path / "sweep" / "report.csv")["runs"].tolist() == [1]
+
+
+def test_an_optuna_search_of_four_trials_goes_on_past_failed_ones_and_names_its_best(
+    flowcf, tmp_path
+):
+    # classifier.train.epochs=0 is a user error: those trials fail (no value for Optuna), the
+    # others return the validity-weighted log density, scored though metrics.names omits it
+    small = [arg for arg in SMALL if not arg.startswith("classifier.train.epochs")]
+    process = flowcf("run", "-m", "hparams_search=ppcef_moons", "hydra.sweeper.n_trials=4",
+                     "classifier.train.epochs=choice(20,0)", "metrics.names=[validity]",
+                     "objective=validity_weighted_log_density", *small,
+                     "hydra.sweep.dir=sweep")  # fmt: skip
+    failed = list((tmp_path / "sweep").rglob("failed.txt"))
+    assert 1 <= len(failed) < 4
+    assert (process.stdout + process.stderr).count("Failed experiment") == len(failed)
+    best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
+    assert best["best_params"]["classifier.train.epochs"] == 20
+    assert set(best["best_params"]) == {
+        "classifier.train.epochs",
+        "method.losses.decision.weight",
+        "method.losses.plausibility.weight",
+    }
+    assert math.isfinite(best["best_value"])
+    report = pd.read_csv(tmp_path / "sweep" / "report.csv")
+    assert report["runs"].sum() == 4 - len(failed)
+    assert "validity_weighted_log_density ↑" in report

@@ -1,4 +1,5 @@
-"""Density metrics under the evaluation flow: log p(x' | y') and plausibility (DESIGN §6)."""
+"""Density metrics under the evaluation flow: log p(x' | y'), plausibility (DESIGN §6) and the
+validity-weighted log density that Optuna presets maximize."""
 
 import torch
 
@@ -6,7 +7,7 @@ from flowcf.density import class_log_prob, class_quantiles
 from flowcf.errors import UserError
 from flowcf.metrics.base import EvaluationContext, metric
 
-__all__ = ["log_density", "plausibility"]
+__all__ = ["log_density", "plausibility", "validity_weighted_log_density"]
 
 
 def _flow(context: EvaluationContext):
@@ -33,3 +34,24 @@ def plausibility(context: EvaluationContext):
     z_train = context.x_train if context.z_train is None else context.z_train
     tau = class_quantiles(_flow(context), z_train, context.y_train, context.num_classes, q)
     return log_density(context) >= tau[context.cfs.y_target]
+
+
+@metric("validity_weighted_log_density", higher_is_better=True, over="all")
+@torch.no_grad()
+def validity_weighted_log_density(context: EvaluationContext):
+    """Log density with invalid counterfactuals scored at a floor, over every factual:
+    max(log p(x' | y'), τ₀_{y'}) for a valid counterfactual, τ₀_{y'} for an invalid or missing
+    one, where τ₀_c is the ``log_density_floor_quantile`` (default 0.01) of the training log
+    densities of class c.
+
+    With one target class its mean is τ₀ + validity × mean over valid counterfactuals of
+    max(log p − τ₀, 0): validity times the log density gained above the floor. It is finite even
+    when nothing is valid (``log_density`` is then NaN, which Optuna records as a failed trial),
+    never rises when a counterfactual turns invalid, and never falls when one gains density, so
+    a search cannot buy density with validity or the reverse. Units: nats, as ``log_density``.
+    """
+    q = context.options.get("log_density_floor_quantile", 0.01)
+    z_train = context.x_train if context.z_train is None else context.z_train
+    floors = class_quantiles(_flow(context), z_train, context.y_train, context.num_classes, q)
+    floor = floors[context.cfs.y_target]
+    return torch.where(context.valid, torch.maximum(log_density(context), floor), floor)
