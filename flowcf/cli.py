@@ -111,7 +111,7 @@ def task(cfg: DictConfig) -> float | None:
         log.info("Skipping %s: its results exist (force=true runs it again)", run_dir)
         result = pd.read_csv(run_dir / "metrics.csv")
     else:
-        verbose = cfg.get("verbose", False) or os.environ.get("HYDRA_FULL_ERROR") == "1"
+        verbose = cfg.verbose or os.environ.get("HYDRA_FULL_ERROR") == "1"
         try:
             result = STAGES[cfg.stage](Session(cfg, run_dir))
         except KeyboardInterrupt:
