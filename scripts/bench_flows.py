@@ -6,7 +6,8 @@ hidden width and depth (SiLU conditioners), unconditional, float32 on the CPU:
 - training steps/s (log_prob, backward, Adam step) and log_prob samples/s for RealNVP and MAF
   at 2 and 8 dimensions, as ratios flowcf / peer (> 1: flowcf is faster). The libraries take
   turns in short bursts within each repeat, so load from other jobs on a shared machine hits
-  them alike; the median of the repeats' ratios is reported with the lowest and highest;
+  them alike; the median of the repeats' ratios is reported with the lowest and highest. So
+  is an upper bound: flowcf's conditioner networks alone against nflows;
 - two moons (noise 0.05, standardised): test NLL of each library's RealNVP after the same steps,
   and the test NLL each flowcf flow, configured as ``model=<name>`` configures it, reaches in a
   fixed wall-clock budget (batch 256, Adam lr 1e-3).
@@ -98,6 +99,18 @@ def nflows_flow(name: str, dim: int) -> tuple[nn.Module, LogProb]:
 LIBRARIES = {"flowcf": flowcf_flow, "zuko": zuko_flow, "nflows": nflows_flow}
 
 
+def networks_only(name: str, dim: int) -> tuple[nn.Module, LogProb]:
+    """flowcf's flow cut down to its conditioner networks, each run once on the batch: no
+    transform arithmetic, no base. Its rate bounds what trimming the rest could reach."""
+    flow, _ = flowcf_flow(name, dim)
+    nets = [transform.net for transform in flow.transforms]
+    return flow, lambda x: torch.stack([net(x).sum(1) for net in nets]).sum(0)
+
+
+#: What :func:`throughput` times: the libraries, and flowcf's networks alone.
+CONTESTANTS = {**LIBRARIES, "networks": networks_only}
+
+
 def interleaved_rates(works: dict[str, Callable[[], None]], seconds: float) -> dict[str, float]:
     """Calls per second of each of ``works``, which take turns in short bursts until each has run
     for ``seconds``, so load from other jobs on a shared machine hits them alike."""
@@ -117,10 +130,11 @@ def interleaved_rates(works: dict[str, Callable[[], None]], seconds: float) -> d
 def throughput(
     name: str, dim: int, repeats: int, seconds: float
 ) -> dict[str, list[tuple[float, float]]]:
-    """Each library's training steps/s and log_prob samples/s, one pair per repeat."""
+    """Training steps/s and log_prob samples/s of each of :data:`CONTESTANTS`, one pair per
+    repeat."""
     torch.manual_seed(0)
     x = torch.randn(BATCH, dim)
-    flows = {library: build(name, dim) for library, build in LIBRARIES.items()}
+    flows = {library: build(name, dim) for library, build in CONTESTANTS.items()}
     steps, evaluations = {}, {}
     for library, (flow, log_prob) in flows.items():
         optimizer = torch.optim.Adam(flow.parameters(), lr=1e-4)
@@ -136,23 +150,27 @@ def throughput(
                 log_prob(x)
 
         steps[library], evaluations[library] = step, evaluate
-    runs: dict[str, list[tuple[float, float]]] = {library: [] for library in LIBRARIES}
+    runs: dict[str, list[tuple[float, float]]] = {library: [] for library in CONTESTANTS}
     for _ in range(repeats):
         train_rates = interleaved_rates(steps, seconds)
         eval_rates = interleaved_rates(evaluations, seconds)
-        for library in LIBRARIES:
+        for library in CONTESTANTS:
             runs[library].append((train_rates[library], BATCH * eval_rates[library]))
     return runs
 
 
+def ratio(runs: dict[str, list[tuple[float, float]]], i: int, of: str, to: str) -> str:
+    """The median over repeats of the rate ratio ``of / to`` (``i`` 0: training, 1: log_prob),
+    with the lowest and highest."""
+    ratios = sorted(a[i] / b[i] for a, b in zip(runs[of], runs[to], strict=True))
+    return f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})"
+
+
 def summary(runs: dict[str, list[tuple[float, float]]], i: int) -> list[str]:
-    """flowcf's median rate (0: training, 1: log_prob) and its ratios to zuko and nflows: the
-    median over repeats of each repeat's ratio, with the lowest and highest."""
-    cells = [f"{statistics.median(r[i] for r in runs['flowcf']):,.0f}"]
-    for peer in ("zuko", "nflows"):
-        ratios = sorted(a[i] / b[i] for a, b in zip(runs["flowcf"], runs[peer], strict=True))
-        cells.append(f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})")
-    return cells
+    """flowcf's median rate (``i`` 0: training, 1: log_prob) and its ratios to zuko and
+    nflows."""
+    median = statistics.median(r[i] for r in runs["flowcf"])
+    return [f"{median:,.0f}", *(ratio(runs, i, "flowcf", peer) for peer in ("zuko", "nflows"))]
 
 
 def moons(n: int, seed: int) -> Tensor:
@@ -229,12 +247,24 @@ def main() -> None:
         "| flowcf log_prob samples/s | ×zuko | ×nflows |",
         "|:--|--:|--:|--:|--:|--:|--:|--:|",
     ]  # fmt: skip
+    bounds = [
+        "",
+        "Upper bound: flowcf's conditioner networks alone (no transform arithmetic, no base; "
+        "same Adam) ÷ nflows",
+        "",
+        "| flow | dim | train ×nflows | log_prob ×nflows |",
+        "|:--|--:|--:|--:|",
+    ]
     for name in LAYERS:
         for dim in (2, 8):
             runs = throughput(name, dim, args.repeats, args.seconds)
             cells = [name, str(dim), *summary(runs, 0), *summary(runs, 1)]
             lines.append(f"| {' | '.join(cells)} |")
             print(lines[-1], flush=True)
+            cells = [name, str(dim), *(ratio(runs, i, "networks", "nflows") for i in (0, 1))]
+            bounds.append(f"| {' | '.join(cells)} |")
+    lines += bounds
+    print("\n".join(bounds), flush=True)
 
     same_steps, budgeted = moons_nll(args.moons_steps, args.budget, args.flows)
     lines += [
