@@ -5,8 +5,9 @@ hidden width and depth (SiLU conditioners), unconditional, float32 on the CPU:
 
 - training steps/s (log_prob, backward, Adam step) and log_prob samples/s for RealNVP and MAF
   at 2 and 8 dimensions, as ratios flowcf / peer (> 1: flowcf is faster). The libraries take
-  turns within each repeat and the median over repeats is reported, so load from other jobs
-  on a shared machine hits them alike;
+  turns in short bursts within each repeat, so load from other jobs on a shared machine hits
+  them alike; the median of the repeats' ratios is reported with the lowest and highest. So
+  is an upper bound: flowcf's conditioner networks alone against nflows;
 - two moons (noise 0.05, standardised): test NLL of each library's RealNVP after the same steps,
   and the test NLL each flowcf flow, configured as ``model=<name>`` configures it, reaches in a
   fixed wall-clock budget (batch 256, Adam lr 1e-3).
@@ -48,6 +49,8 @@ BATCH = 256
 WIDTH, DEPTH = 64, 2
 LAYERS = {"realnvp": 8, "maf": 5}
 OUTPUT = Path("outputs/bench/flows.md")
+#: Seconds each library runs before the next takes its turn.
+BURST = 0.05
 
 #: ``(library, flow, dim) -> (module, log_prob)``: each library's flow, same architecture.
 LogProb = Callable[[Tensor], Tensor]
@@ -96,43 +99,78 @@ def nflows_flow(name: str, dim: int) -> tuple[nn.Module, LogProb]:
 LIBRARIES = {"flowcf": flowcf_flow, "zuko": zuko_flow, "nflows": nflows_flow}
 
 
-def rate(work: Callable[[], None], seconds: float) -> float:
-    """Calls of ``work`` per second, over at least ``seconds`` after one warm-up call."""
-    work()
-    calls, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        work()
-        calls += 1
-    return calls / elapsed
+def networks_only(name: str, dim: int) -> tuple[nn.Module, LogProb]:
+    """flowcf's flow cut down to its conditioner networks, each run once on the batch: no
+    transform arithmetic, no base. Its rate bounds what trimming the rest could reach."""
+    flow, _ = flowcf_flow(name, dim)
+    nets = [transform.net for transform in flow.transforms]
+    return flow, lambda x: torch.stack([net(x).sum(1) for net in nets]).sum(0)
+
+
+#: What :func:`throughput` times: the libraries, and flowcf's networks alone.
+CONTESTANTS = {**LIBRARIES, "networks": networks_only}
+
+
+def interleaved_rates(works: dict[str, Callable[[], None]], seconds: float) -> dict[str, float]:
+    """Calls per second of each of ``works``, which take turns in short bursts until each has run
+    for ``seconds``, so load from other jobs on a shared machine hits them alike."""
+    for work in works.values():
+        work()  # warm-up
+    elapsed, calls = dict.fromkeys(works, 0.0), dict.fromkeys(works, 0)
+    while min(elapsed.values()) < seconds:
+        for key, work in works.items():
+            start = time.perf_counter()
+            while (burst := time.perf_counter() - start) < BURST:
+                work()
+                calls[key] += 1
+            elapsed[key] += burst
+    return {key: calls[key] / elapsed[key] for key in works}
 
 
 def throughput(
     name: str, dim: int, repeats: int, seconds: float
-) -> dict[str, tuple[float, float]]:
-    """Median training steps/s and log_prob samples/s of each library."""
+) -> dict[str, list[tuple[float, float]]]:
+    """Training steps/s and log_prob samples/s of each of :data:`CONTESTANTS`, one pair per
+    repeat."""
     torch.manual_seed(0)
     x = torch.randn(BATCH, dim)
-    flows = {library: build(name, dim) for library, build in LIBRARIES.items()}
-    runs: dict[str, list[tuple[float, float]]] = {library: [] for library in LIBRARIES}
+    flows = {library: build(name, dim) for library, build in CONTESTANTS.items()}
+    steps, evaluations = {}, {}
+    for library, (flow, log_prob) in flows.items():
+        optimizer = torch.optim.Adam(flow.parameters(), lr=1e-4)
+
+        def step(log_prob=log_prob, optimizer=optimizer):
+            loss = -log_prob(x).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+        def evaluate(log_prob=log_prob):
+            with torch.no_grad():
+                log_prob(x)
+
+        steps[library], evaluations[library] = step, evaluate
+    runs: dict[str, list[tuple[float, float]]] = {library: [] for library in CONTESTANTS}
     for _ in range(repeats):
-        for library, (flow, log_prob) in flows.items():
-            optimizer = torch.optim.Adam(flow.parameters(), lr=1e-4)
+        train_rates = interleaved_rates(steps, seconds)
+        eval_rates = interleaved_rates(evaluations, seconds)
+        for library in CONTESTANTS:
+            runs[library].append((train_rates[library], BATCH * eval_rates[library]))
+    return runs
 
-            def step(log_prob=log_prob, optimizer=optimizer):
-                loss = -log_prob(x).mean()
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
 
-            def evaluate(log_prob=log_prob):
-                with torch.no_grad():
-                    log_prob(x)
+def ratio(runs: dict[str, list[tuple[float, float]]], i: int, of: str, to: str) -> str:
+    """The median over repeats of the rate ratio ``of / to`` (``i`` 0: training, 1: log_prob),
+    with the lowest and highest."""
+    ratios = sorted(a[i] / b[i] for a, b in zip(runs[of], runs[to], strict=True))
+    return f"{statistics.median(ratios):.2f} ({ratios[0]:.2f}–{ratios[-1]:.2f})"
 
-            runs[library].append((rate(step, seconds), BATCH * rate(evaluate, seconds)))
-    return {
-        library: tuple(statistics.median(r[i] for r in results) for i in (0, 1))
-        for library, results in runs.items()
-    }
+
+def summary(runs: dict[str, list[tuple[float, float]]], i: int) -> list[str]:
+    """flowcf's median rate (``i`` 0: training, 1: log_prob) and its ratios to zuko and
+    nflows."""
+    median = statistics.median(r[i] for r in runs["flowcf"])
+    return [f"{median:,.0f}", *(ratio(runs, i, "flowcf", peer) for peer in ("zuko", "nflows"))]
 
 
 def moons(n: int, seed: int) -> Tensor:
@@ -202,21 +240,31 @@ def main() -> None:
         f"# Flow benchmark, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
         "",
         f"{platform.node()}: {machine}; batch {BATCH}, width {WIDTH}, depth {DEPTH}, "
-        f"layers {LAYERS}, median of {args.repeats} interleaved repeats.",
+        f"layers {LAYERS}; libraries interleaved in {BURST * 1000:.0f} ms bursts, "
+        f"{args.seconds:g} s each per repeat; median (lowest–highest) of {args.repeats} repeats.",
         "",
         "| flow | dim | flowcf train steps/s | ×zuko | ×nflows "
         "| flowcf log_prob samples/s | ×zuko | ×nflows |",
         "|:--|--:|--:|--:|--:|--:|--:|--:|",
     ]  # fmt: skip
+    bounds = [
+        "",
+        "Upper bound: flowcf's conditioner networks alone (no transform arithmetic, no base; "
+        "same Adam) ÷ nflows",
+        "",
+        "| flow | dim | train ×nflows | log_prob ×nflows |",
+        "|:--|--:|--:|--:|",
+    ]
     for name in LAYERS:
         for dim in (2, 8):
-            r = throughput(name, dim, args.repeats, args.seconds)
-            (ts, ls), (zt, zl), (nt, nl) = r["flowcf"], r["zuko"], r["nflows"]
-            lines.append(
-                f"| {name} | {dim} | {ts:.0f} | {ts / zt:.2f} | {ts / nt:.2f} "
-                f"| {ls:,.0f} | {ls / zl:.2f} | {ls / nl:.2f} |"
-            )
+            runs = throughput(name, dim, args.repeats, args.seconds)
+            cells = [name, str(dim), *summary(runs, 0), *summary(runs, 1)]
+            lines.append(f"| {' | '.join(cells)} |")
             print(lines[-1], flush=True)
+            cells = [name, str(dim), *(ratio(runs, i, "networks", "nflows") for i in (0, 1))]
+            bounds.append(f"| {' | '.join(cells)} |")
+    lines += bounds
+    print("\n".join(bounds), flush=True)
 
     same_steps, budgeted = moons_nll(args.moons_steps, args.budget, args.flows)
     lines += [

@@ -119,7 +119,7 @@ class MaskedAffine(Transform):
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         log_scale, shift = self._condition(x, context)
-        return x * log_scale.exp() + shift, log_scale.sum(-1)
+        return torch.addcmul(shift, x, log_scale.exp()), log_scale.sum(-1)
 
     def inverse(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         # Each pass fixes the next feature in the order: D passes recover all of x.

@@ -115,6 +115,8 @@ class Coupling(Transform):
         # Zeroes the conditioner's outputs on the kept features, for each output kind.
         free = (1 - self.mask).repeat(params, *[1] * (mask.dim() - 1))
         self.register_buffer("free", free, persistent=False)
+        # The non-batch dimensions, summed over for the log-determinant.
+        self.feature_dims = tuple(range(1, mask.dim() + 1))
         network = MLP if mask.dim() == 1 else ConvNet
         self.net = network(features + context_dim, params * features, hidden, depth)
 
@@ -132,7 +134,7 @@ class Coupling(Transform):
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         log_scale, shift = self._condition(x, context)
-        return x * log_scale.exp() + shift, log_scale.flatten(1).sum(1)
+        return torch.addcmul(shift, x, log_scale.exp()), log_scale.sum(self.feature_dims)
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
         # The kept features pass through, so y ⊙ m = x ⊙ m gives the same (s, t).

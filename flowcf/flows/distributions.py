@@ -53,7 +53,9 @@ class StandardNormal(nn.Module):
 
     def log_prob(self, z: Tensor, context: Tensor | None = None) -> Tensor:
         """The log-density of ``z`` (shape :math:`(B, D)`) in nats, with shape :math:`(B,)`."""
-        return _normal_log_prob(z, self.loc, self.scale)
+        # loc = 0 and scale = 1 (the buffers only carry the dtype and device): fewer operations
+        # than the general _normal_log_prob, which matters for small batches of few features.
+        return z.square().sum(-1).mul(-0.5) - 0.5 * self.dim * math.log(2 * math.pi)
 
     def sample(
         self, n: int, context: Tensor | None = None, device: torch.device | None = None
