@@ -91,7 +91,7 @@ EARLY_MISTAKES = [
     ([*TINY, "seed=-1"], "seed must be a whole number ≥ 0, got -1"),
     ([*TINY, "threads=0"], "threads must be at least 1, got 0"),
     ([*TINY, "device=tpu"], "unknown device 'tpu'; choose one of: auto, cpu, cuda"),
-    ([*TINY, "data.noise=-1"], "data.n_samples must be ≥ 10 and data.noise ≥ 0, got 240 and -1"),
+    ([*TINY, "data.noise=-1"], "data.noise must be ≥ 0, got -1"),
     (["data=mnist", "data.root=/nowhere"], "MNIST not found: looked in /nowhere/mnist"),
     (["data=csv", "data.path=/nowhere.csv"], "data.schema is required: set data.schema=<yaml>"),
     (["EMPTY_CSV"], "table.csv has no data rows"),

@@ -51,11 +51,8 @@ def toy(name: str) -> Callable[[ToyGenerator], ToyGenerator]:
     def decorator(generate: ToyGenerator) -> ToyGenerator:
         @DATASETS.register(name)
         def load(cfg: Mapping, seed: int) -> Dataset:
-            if cfg["n_samples"] < 10 or cfg["noise"] < 0:
-                raise UserError(
-                    f"data.n_samples must be ≥ 10 and data.noise ≥ 0, got {cfg['n_samples']} "
-                    f"and {cfg['noise']}"
-                )
+            if cfg["noise"] < 0:
+                raise UserError(f"data.noise must be ≥ 0, got {cfg['noise']}")
             x, y = generate(cfg["n_samples"], cfg["noise"], seed)
             return split_and_scale(
                 x,
