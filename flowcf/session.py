@@ -224,7 +224,7 @@ class Session:
     @property
     def pixel_space(self) -> bool:
         """Whether the flow models the pixels themselves (``space=pixel``)."""
-        return self.cfg.get("space", "latent") == "pixel"
+        return self.cfg.space == "pixel"
 
     @cached_property
     def flow_encoder(self) -> nn.Module | None:

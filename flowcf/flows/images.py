@@ -83,6 +83,9 @@ class Multiscale(Transform):
         super().__init__()
         self.levels = nn.ModuleList(nn.ModuleList(steps) for steps in levels)
         self.shapes = level_shapes(shape, len(levels))
+        # How many features of the output vector each level factors out, coarsest first.
+        halves = [math.prod(shape) // 2 for shape in self.shapes[:-1]]
+        self.sizes = [math.prod(self.shapes[-1]), *halves[::-1]]
 
     def forward(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         ladj, outputs = x.new_zeros(x.shape[0]), []
@@ -99,9 +102,7 @@ class Multiscale(Transform):
 
     def inverse(self, y: Tensor, context: Tensor | None = None) -> Tensor:
         last = len(self.levels) - 1
-        sizes = [math.prod(shape) // 2 for shape in self.shapes[:-1]]
-        sizes.append(math.prod(self.shapes[-1]))
-        pieces = y.split(sizes[::-1], dim=1)[::-1]
+        pieces = y.split(self.sizes, dim=1)[::-1]
         x = pieces[last].view(-1, *self.shapes[last])
         for index in reversed(range(len(self.levels))):
             if index < last:
