@@ -20,8 +20,9 @@ install:  ## create .venv (Python 3.11) and install flowcf with its dev and benc
 demo:  ## PPCEF on two moons: train, explain, evaluate; prints where the table and plot are
 	$(BIN)/flowcf run data=moons method=ppcef
 
+# pytest-xdist: one worker per core, at most 4 (each loads torch); idle workers steal queued tests
 test:  ## the fast test suite (what CI runs)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --maxprocesses=4 --dist worksteal
 
 test-slow:  ## paper reproductions and long runs
 	$(BIN)/python -m pytest -q -m slow

@@ -138,6 +138,10 @@ def task(cfg: DictConfig) -> float | None:
     return value
 
 
+#: Hydra's flags that choose what a call does; at most one may be given.
+HYDRA_MODES = ("run", "multirun", "cfg", "info", "shell_completion")
+
+
 def interrupt(signum: int, frame) -> None:
     """SIGTERM (a cluster's or ``kill``'s stop) ends a run as Ctrl-C does."""
     raise KeyboardInterrupt(signal.Signals(signum).name)
@@ -156,7 +160,10 @@ def main(argv: list[str] | None = None) -> None:
             raise UserError(f"unknown stage '{stage}'; choose one of: {', '.join(STAGE_NAMES)}")
         if stage == "report" and rest and "=" not in rest[0] and not rest[0].startswith("-"):
             rest = [f"paths.report={Path(rest[0]).resolve()}", *rest[1:]]
-        parsed = get_args_parser().parse_args(rest)
+        parsed = get_args_parser().parse_intermixed_args(rest)  # flags may follow overrides
+        modes = [f"--{mode}" for mode in HYDRA_MODES if getattr(parsed, mode)]
+        if len(modes) > 1:
+            raise UserError(f"{' and '.join(modes)} exclude each other; pass one of them")
         check_choices(parsed.overrides)
         if not parsed.multirun:  # a sweep's overrides list several values; Hydra checks them
             check_overrides(parsed.overrides)

@@ -95,6 +95,7 @@ EARLY_MISTAKES = [
     (["data=mnist", "data.root=/nowhere"], "MNIST not found: looked in /nowhere/mnist"),
     (["data=csv", "data.path=/nowhere.csv"], "data.schema is required: set data.schema=<yaml>"),
     (["EMPTY_CSV"], "table.csv has no data rows"),
+    ([*TINY, "-m", "--cfg", "job"], "--multirun and --cfg exclude each other; pass one of them"),
 ]
 #: A user mistake found once the classifier and the flow exist, and the message it gives.
 LATE_MISTAKES = [
