@@ -5,11 +5,12 @@ import copy
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import torch
 from torch import Tensor, nn
+from torch.optim import Adam
 from tqdm.auto import tqdm
 
 from flowcf.errors import UserError
@@ -18,7 +19,7 @@ from flowcf.flows.cnf import flow_matching_loss
 from flowcf.io import atomic_write
 from flowcf.registry import Registry
 
-__all__ = ["OBJECTIVES", "fit", "mean_loss"]
+__all__ = ["OBJECTIVES", "adam", "fit", "mean_loss"]
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,13 @@ def negative_log_likelihood(flow: Flow, x: Tensor, context: Tensor | None) -> Te
 
 
 OBJECTIVES.register("flow_matching")(flow_matching_loss)
+
+
+def adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0) -> Adam:
+    """The optimizer :func:`fit` trains with: Adam fused into one kernel per step (the CPU and
+    CUDA, flowcf's devices, have it), several times faster than torch's per-tensor loop on the
+    many small parameter tensors of a flow."""
+    return Adam(parameters, lr=lr, weight_decay=weight_decay, fused=True)
 
 
 @torch.no_grad()
@@ -87,7 +95,7 @@ def fit(
     if lr <= 0 or epochs < 1 or batch_size < 1:
         raise UserError(f"{desc}: lr, epochs and batch_size must be positive")
     x, y = train
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    optimizer = adam(model.parameters(), lr, weight_decay)
     device = x.device.type
     scaler = torch.amp.GradScaler(device, enabled=amp and device == "cuda")
     best = (math.inf, 0, copy.deepcopy(model.state_dict()))
