@@ -32,12 +32,13 @@ def one_thread():
 
 @pytest.fixture
 def flowcf(tmp_path):
-    """Runs ``flowcf <args>`` in ``tmp_path`` with its own store, on one thread unless the
-    arguments set ``threads`` (pytest-xdist runs tests in parallel); returns the finished
-    process (a run longer than ``timeout`` seconds fails the test)."""
+    """Runs ``flowcf <args>`` in ``tmp_path`` with its own store, on one thread on a
+    pytest-xdist worker (tests run in parallel there) unless the arguments set ``threads``;
+    returns the finished process (a run longer than ``timeout`` seconds fails the test)."""
+    parallel = "PYTEST_XDIST_WORKER" in os.environ
 
     def run(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        if not any(arg.startswith("threads=") for arg in args):
+        if parallel and not any(arg.startswith("threads=") for arg in args):
             args = (*args, "threads=1")
         env = {**os.environ, "FLOWCF_STORE": str(tmp_path / "store")}
         env.pop("HYDRA_FULL_ERROR", None)

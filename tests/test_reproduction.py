@@ -5,8 +5,6 @@
 - PLACE Table 2 (``experiment=place_mnist``), everything trained from scratch within the issue's
   30 minutes on 2 cores: every method valid (≥ 0.95); PLACE's mean log density above REVISE's
   and CLARITY's; REVISE the fastest per factual.
-
-These run one at a time, on the 2 threads of the default config (``threads=2``).
 """
 
 import pandas as pd
@@ -17,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.mark.parametrize("data", ["moons", "circles"])
 def test_ppcef_beats_wachter_on_density(flowcf, tmp_path, data):
-    flowcf("run", "-m", f"data={data}", "method=ppcef,wachter", "progress=false", "threads=2",
+    flowcf("run", "-m", f"data={data}", "method=ppcef,wachter", "progress=false",
            "hydra.sweep.dir=sweep")  # fmt: skip
     runs = pd.concat(pd.read_csv(f) for f in (tmp_path / "sweep").rglob("metrics.csv"))
     runs = runs.set_index("method")
@@ -27,8 +25,7 @@ def test_ppcef_beats_wachter_on_density(flowcf, tmp_path, data):
 
 
 def test_place_mnist_table_2(flowcf, tmp_path):
-    flowcf("run", "experiment=place_mnist", "progress=false", "threads=2", "hydra.run.dir=run",
-           timeout=1800)  # fmt: skip
+    flowcf("run", "experiment=place_mnist", "progress=false", "hydra.run.dir=run", timeout=1800)
     table = pd.read_csv(tmp_path / "run" / "metrics.csv").set_index("method")
     assert (table["validity"] >= 0.95).all(), table["validity"]
     assert table.loc["place", "log_density"] > table.loc["revise", "log_density"]
