@@ -383,7 +383,7 @@ class Session:
         cfs = Counterfactuals.from_dict(payload)
         return Counterfactuals(
             **{k: v.to(self.device) if torch.is_tensor(v) else v for k, v in vars(cfs).items()}
-        )
+        ).within(self.data.constraints)
 
     def evaluation(self, name: str) -> EvaluationContext:
         """What the metrics of method ``name`` are computed from."""

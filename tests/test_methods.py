@@ -137,21 +137,34 @@ def test_targets():
     assert targets_for(y, 2, 3).tolist() == [2, 2, 2]
 
 
-def test_the_search_keeps_immutable_features_and_monotone_directions():
-    from flowcf.data.constraints import Constraints
+def test_every_search_keeps_the_domain_immutables_and_monotone_directions():
+    """x₀ may only grow and at most to 1.5 (class 1 needs x₀ > 1), x₁ never changes; PLACE on
+    the identity autoencoder (as on tabular data) is held to it like the input-space methods."""
+    from dataclasses import replace
 
-    models = fixed_models()
-    models.constraints = Constraints(
+    from flowcf.data.constraints import Constraints
+    from flowcf.models.autoencoders import IdentityAutoencoder
+
+    constraints = Constraints(
         feature=torch.tensor([0, 1]), names=["x0", "x1"], direction=torch.tensor([1.0, 0.0]),
         mutable=torch.tensor([1.0, 0.0]), integer=torch.zeros(2), shift=torch.zeros(2),
-        scale=torch.ones(2), groups=[],
+        scale=torch.ones(2), low=torch.tensor([-2.0, -3.0]), high=torch.tensor([1.5, 3.0]),
+        groups=[],
     )  # fmt: skip
+    place = {"losses": {"decision": {"name": "margin", "eps": 0.05, "scale": "log",
+                                     "weight": 10.0},
+                        "distance": {"name": "l2", "space": "latent", "weight": 1.0}},
+             "lr": 5e-2, "max_steps": 2000, "progress": False}  # fmt: skip
     x = torch.tensor([[-1.0, 0.5], [0.0, -1.0], [0.5, 0.2]])
     y = torch.zeros(3, dtype=torch.long)
-    for name, options in (("ppcef", PPCEF), ("wachter", WACHTER)):
+    for name, options in (("ppcef", PPCEF), ("wachter", WACHTER), ("place", place)):
+        models = replace(fixed_models(), constraints=constraints)
+        if name == "place":
+            models.autoencoder = IdentityAutoencoder((2,))
         cfs = METHODS.build(name, models, **options).explain(x, y, targets_for(y, "next", 2))
         assert (models.classifier(cfs.x_cf).argmax(dim=1) == 1).all(), name
         assert torch.equal(cfs.x_cf[:, 1], x[:, 1]) and (cfs.x_cf[:, 0] >= x[:, 0]).all(), name
+        assert (cfs.x_cf[:, 0] <= 1.5).all(), name
 
 
 def test_unfinished_valid_returns_an_accepted_candidate():

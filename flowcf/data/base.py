@@ -222,11 +222,13 @@ def split_and_scale(
     scaling: str,
     folds: int | None = None,
     fold: int = 0,
+    bounded: bool = False,
 ) -> Dataset:
     r"""Splits a data set into stratified train / validation / test sets and scales it.
 
     The split is :func:`split_indices`; the scaler (:func:`fit_scaler`) is fitted on the
-    training split only.
+    training split only. With ``bounded`` each feature's domain is its training range
+    (:meth:`~flowcf.data.constraints.Constraints.box`): counterfactuals stay inside it.
 
     Arguments:
         x: Features, shape :math:`(N, D)`.
@@ -239,6 +241,7 @@ def split_and_scale(
         scaling: ``"standard"`` or ``"minmax"``.
         folds: The number of cross-validation folds, or ``None`` for one split.
         fold: Which fold is the test set.
+        bounded: Whether counterfactuals must stay in the training range.
 
     Returns:
         The split, scaled data set.
@@ -261,6 +264,12 @@ def split_and_scale(
         )
         for r in rows
     ]
+    shift, scale = (torch.as_tensor(v, dtype=torch.float32) for v in (shift, scale))
+    x_train = tensors[0][0]
+    box = (
+        Constraints.box(feature_names, x_train.amin(0), x_train.amax(0), shift, scale)
+        if bounded else None
+    )  # fmt: skip
     return Dataset(
         *tensors[0],
         *tensors[1],
@@ -268,6 +277,7 @@ def split_and_scale(
         num_classes=num_classes,
         feature_names=list(feature_names),
         name=name,
-        shift=torch.as_tensor(shift, dtype=torch.float32),
-        scale=torch.as_tensor(scale, dtype=torch.float32),
+        shift=shift,
+        scale=scale,
+        constraints=box,
     )

@@ -1,5 +1,8 @@
 """scikit-learn's bundled multiclass tables, available offline: digits and wine.
 
+Each feature's domain is its training range (counterfactuals stay inside it); they have no
+schema, so every feature counts as continuous and mutable.
+
 References:
     | Optical Recognition of Handwritten Digits; Wine. UCI Machine Learning Repository
     | https://scikit-learn.org/stable/datasets/toy_dataset.html
@@ -24,7 +27,7 @@ def _register(name: str) -> None:
         return split_and_scale(
             bunch.data, bunch.target, name=name, feature_names=list(bunch.feature_names),
             seed=seed, val=cfg["val"], test=cfg["test"], scaling=cfg["scaling"],
-            folds=cfg.get("folds"), fold=cfg.get("fold", 0),
+            folds=cfg.get("folds"), fold=cfg.get("fold", 0), bounded=True,
         )  # fmt: skip
 
 

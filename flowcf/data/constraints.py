@@ -1,17 +1,25 @@
-r"""Actionability and validity constraints of encoded tabular features.
+r"""The domain of encoded vector features: what a counterfactual may be.
 
 A tabular row is encoded into :math:`D` model features: one column per numeric or ordinal
 feature (scaled), one one-hot column per category. :class:`Constraints` knows which encoded
 columns belong to which original feature and what a counterfactual may do with them:
 
+* every column lies in its range :math:`[\ell_j, u_j]` (a numeric or ordinal feature's range,
+  by default the training split's min and max; :math:`[0, 1]` for a one-hot column);
 * immutable features (e.g. sex, nationality) never change;
 * monotone features change in one direction only (age may only increase);
 * a categorical feature is a valid one-hot; an integer or ordinal feature is a whole number in
-  its original units.
+  its original units (its range bounds are whole too, so rounding stays inside).
 
-:meth:`Constraints.project` enforces the first two after every step of a gradient search (a
-projected gradient step); :meth:`Constraints.finalize` also rounds onto valid values, so
-validity is judged on what the user would see.
+Both limits hold at once: a counterfactual is clamped into the range, and a feature that would
+then move against its direction (or an immutable one) keeps the factual's value. So a factual
+beyond a bound it may not move back from (an age above the training maximum, say) keeps its
+own value; everything else ends inside the range.
+
+:meth:`Constraints.project` enforces range, immutables and directions after every step of a
+gradient search (a projected gradient step); :meth:`Constraints.finalize` also rounds onto valid
+values, so validity is judged on what the user would see; :meth:`Constraints.satisfied` is
+whether a counterfactual breaks none of them.
 
 References:
     | Actionable Recourse in Linear Classification (Ustun, Spangher, Liu, 2019)
@@ -22,11 +30,14 @@ Example:
     ...     feature=torch.tensor([0, 1, 1, 2]), names=["age", "sex", "amount"],
     ...     direction=torch.tensor([1, 0, 0, 0]).float(), mutable=torch.tensor([1, 0, 0, 1.0]),
     ...     integer=torch.tensor([1, 0, 0, 0.0]), shift=torch.zeros(4), scale=torch.ones(4),
+    ...     low=torch.tensor([18.0, 0, 0, 0]), high=torch.tensor([90.0, 1, 1, 3]),
     ...     groups=[[1, 2]],
     ... )
-    >>> x = torch.tensor([[30.0, 1, 0, 5]])
-    >>> c.finalize(x, torch.tensor([[28.0, 0.2, 0.9, 2.6]]))
-    tensor([[30.0000,  1.0000,  0.0000,  2.6000]])
+    >>> x = torch.tensor([[30.0, 1, 0, 2]])
+    >>> c.finalize(x, torch.tensor([[28.0, 0.2, 0.9, 3.6]]))
+    tensor([[30.,  1.,  0.,  3.]])
+    >>> c.satisfied(x, torch.tensor([[31.0, 1, 0, 3], [31.5, 1, 0, 3], [31.0, 1, 0, 3.6]]))
+    tensor([ True, False, False])
 """
 
 from dataclasses import dataclass, fields
@@ -40,10 +51,14 @@ __all__ = ["Constraints"]
 TOLERANCE = 1e-4
 """Encoded values closer than this count as unchanged."""
 
+WHOLE = 1e-2
+"""An integer feature within this of a whole number (in its original units) is whole."""
+
 
 @dataclass
 class Constraints:
-    """Per encoded column: its feature, what may change, and how to round onto valid values.
+    """Per encoded column: its feature, its range, what may change, how to round onto valid
+    values.
 
     Attributes:
         feature: Index of the original feature of each encoded column, (D,).
@@ -52,6 +67,7 @@ class Constraints:
         mutable: 1 where the column may change, 0 for immutable features, (D,).
         integer: 1 for integer and ordinal columns, rounded in original units, (D,).
         shift, scale: The scaler, original = encoded · scale + shift, (D,).
+        low, high: The range of each column, encoded (±inf: no bound), (D,).
         groups: The encoded columns of each categorical feature (one one-hot each).
     """
 
@@ -62,7 +78,16 @@ class Constraints:
     integer: Tensor
     shift: Tensor
     scale: Tensor
+    low: Tensor
+    high: Tensor
     groups: list[list[int]]
+
+    @classmethod
+    def box(cls, names: list[str], low: Tensor, high: Tensor, shift: Tensor, scale: Tensor):
+        """Continuous features that may take any value in ``[low, high]`` (encoded), (D,)."""
+        zeros = torch.zeros(len(names))
+        return cls(torch.arange(len(names)), list(names), zeros, zeros + 1, zeros, shift, scale,
+                   low, high, [])  # fmt: skip
 
     def to(self, device: torch.device | str) -> "Constraints":
         """The same constraints with their tensors on ``device``."""
@@ -78,15 +103,16 @@ class Constraints:
         return immutable
 
     def project(self, x: Tensor, x_cf: Tensor) -> Tensor:
-        """Immutable columns back to the factual's, monotone ones clamped to their direction.
+        """Candidates clamped into the range; immutable columns, and columns that would move
+        against their direction, back to the factual's.
 
         Arguments:
             x: Factuals, (B, D) or (B, S, D) broadcastable against ``x_cf``.
             x_cf: Candidates, (..., D).
         """
-        step = (x_cf - x) * self.mutable
-        step = torch.where(step * self.direction < 0, torch.zeros_like(step), step)
-        return x + step
+        x_cf = torch.clamp(x_cf, self.low, self.high)
+        keep = (self.mutable > 0) & ((x_cf - x) * self.direction >= 0)
+        return torch.where(keep, x_cf, x)
 
     def finalize(self, x: Tensor, x_cf: Tensor) -> Tensor:
         """:meth:`project`, then one-hot argmax per categorical and rounding of integers."""
@@ -96,6 +122,17 @@ class Constraints:
         for group in self.groups:
             x_cf[..., group] = one_hot(x_cf[..., group].argmax(dim=-1), len(group)).to(x_cf)
         return self.project(x, x_cf)
+
+    def satisfied(self, x: Tensor, x_cf: Tensor) -> Tensor:
+        """Whether each counterfactual breaks no constraint: in range, immutables kept,
+        monotone features moved their way, valid one-hots, whole integers, (...,).
+
+        That is, :meth:`finalize` leaves it as it is: within :data:`TOLERANCE` (encoded), and
+        integers within :data:`WHOLE` in their original units.
+        """
+        whole = torch.minimum(torch.full_like(self.scale, TOLERANCE), WHOLE / self.scale)
+        tolerance = torch.where(self.integer > 0, whole, TOLERANCE)
+        return ((self.finalize(x, x_cf) - x_cf).abs() <= tolerance).all(dim=-1)
 
     def changed(self, x: Tensor, x_cf: Tensor) -> Tensor:
         """Whether each original feature differs between factual and counterfactual, (..., F)."""

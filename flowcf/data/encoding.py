@@ -3,7 +3,9 @@
 Numeric (continuous, integer) features are scaled with :func:`~flowcf.data.base.fit_scaler`,
 ordinal features become their scaled rank, categorical features one one-hot column per category.
 The encoder is fitted on the training split, kept with the data set and inverted for output, so
-counterfactuals come back in the table's own units and category names.
+counterfactuals come back in the table's own units and category names. Fitting also sets each
+numeric and ordinal feature's range: the training split's min and max, or the schema's
+``ranges`` where it gives a bound (whole numbers inward for integers and ordinals).
 
 Example:
     >>> schema = Schema({"age": "integer", "sex": "categorical"}, "y", ["0", "1"],
@@ -53,8 +55,26 @@ class TabularEncoder:
             for name, kind in schema.features.items() if kind == "categorical"
         }  # fmt: skip
         self.scaled = [name for name, kind in schema.features.items() if kind != "categorical"]
-        self.shift, self.scale = fit_scaler(self._numbers(frame, None, ""), self.scaling)
+        numbers = self._numbers(frame, None, "")
+        self.shift, self.scale = fit_scaler(numbers, self.scaling)
+        self.low, self.high = numbers.min(axis=0), numbers.max(axis=0)
+        for j, name in enumerate(self.scaled):
+            self.low[j], self.high[j] = self._range(name, self.low[j], self.high[j])
         return self
+
+    def _range(self, name: str, low: float, high: float) -> tuple[float, float]:
+        """Feature ``name``'s range: the schema's bounds, else the training ones; whole numbers
+        inward for integers and ordinals, so rounding a value in range stays in range."""
+        given = self.schema.bounds(name)
+        low, high = (t if g is None else g for g, t in zip(given, (low, high), strict=True))
+        if self.schema.features[name] != "continuous":
+            low, high = np.ceil(low), np.floor(high)
+        if low > high:
+            raise UserError(
+                f"{self.schema.source}: ranges.{name} leaves no value of '{name}' between the "
+                f"bounds {low:g} and {high:g} (the training split's where the schema gives null)"
+            )
+        return low, high
 
     def _numbers(self, frame: pd.DataFrame, lines: Sequence[int] | None, path: str) -> np.ndarray:
         """The numeric and ordinal features as numbers (ordinals as ranks), unscaled."""
@@ -111,7 +131,7 @@ class TabularEncoder:
         return frame.apply(lambda c: c.map(self.values[c.name]) if c.name in self.values else c)
 
     def constraints(self) -> Constraints:
-        """What counterfactuals may change, per encoded column."""
+        """What counterfactuals may be, per encoded column."""
         schema, names = self.schema, list(self.schema.features)
         per_feature = [*self.scaled, *(n for n, cs in self.categories.items() for _ in cs)]
         width = len(self.scaled)
@@ -132,5 +152,7 @@ class TabularEncoder:
             integer=column([schema.features[n] in ("integer", "ordinal") for n in per_feature]),
             shift=column([*self.shift, *ones * 0]),
             scale=column([*self.scale, *ones]),
+            low=column([*(self.low - self.shift) / self.scale, *ones * 0]),
+            high=column([*(self.high - self.shift) / self.scale, *ones]),
             groups=groups,
         )

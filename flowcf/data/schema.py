@@ -12,6 +12,9 @@ A schema is a small YAML mapping (inline in ``conf/data/<name>.yaml`` or a file 
       savings: [A61, A62, A63, A64]
     immutable: [status_sex]   # never changed by a counterfactual
     monotone: {age: increasing}   # increasing | decreasing
+    ranges:                   # [low, high] in the feature's units (an ordinal's: categories);
+      duration: [1, 72]       # null keeps the training split's bound on that side, .inf or
+      age: [18, null]         # -.inf leaves that side unbounded; default: both from training
     target: credit
     classes: [1, 2]           # the target's values; labels 0, 1, ... in this order ...
     positive: 1               # ... except that the positive class gets the last label
@@ -50,6 +53,8 @@ class Schema:
         monotone: Feature → ``increasing`` or ``decreasing``.
         categories: Categorical feature → its declared categories (others are errors); features
             not listed take the categories of the training split.
+        ranges: Numeric or ordinal feature → ``[low, high]`` of its domain, each a number (an
+            ordinal's category) or ``None`` for the training split's min or max.
         source: Where the schema came from, for messages.
     """
 
@@ -60,6 +65,7 @@ class Schema:
     immutable: list[str] = field(default_factory=list)
     monotone: dict[str, str] = field(default_factory=dict)
     categories: dict[str, list] = field(default_factory=dict)
+    ranges: dict[str, list] = field(default_factory=dict)
     source: str = "schema"
 
     @classmethod
@@ -100,18 +106,58 @@ class Schema:
                 )
             if kind == "ordinal" and not self.orders.get(name):
                 raise UserError(f"{self.source}: ordinal feature '{name}' needs orders.{name}")
-        named = [*self.immutable, *self.monotone, *self.orders, *self.categories]
+        if not isinstance(self.ranges, Mapping):
+            raise UserError(f"{self.source}: ranges must map features to [low, high]")
+        named = [*self.immutable, *self.monotone, *self.orders, *self.categories, *self.ranges]
         for name in named:
             if name not in self.features:
                 raise UserError(f"{self.source}: '{name}' is not one of the features")
         for name, direction in self.monotone.items():
             if direction not in DIRECTIONS:
                 raise UserError(f"{self.source}: monotone.{name} must be increasing or decreasing")
+        for name in self.ranges:
+            self.bounds(name)
+
+    def bounds(self, name: str) -> tuple[float | None, float | None]:
+        """The ``ranges`` bounds of feature ``name`` as numbers (an ordinal's as ranks), ``None``
+        where the training split gives it; a malformed range is a :class:`UserError`."""
+        spec, kind = self.ranges.get(name, (None, None)), self.features[name]
+        if kind == "categorical":
+            raise UserError(f"{self.source}: ranges.{name}: a categorical feature has no range")
+        accepted = (
+            f"[low, high] with categories of orders.{name} or null"
+            if kind == "ordinal"
+            else "[low, high] with numbers, null (the training bound) or ±.inf (none)"
+        )
+        if not isinstance(spec, list | tuple) or len(spec) != 2:
+            raise UserError(f"{self.source}: ranges.{name} must be {accepted}, got {spec!r}")
+        order = [str(c) for c in self.orders.get(name, [])]
+        try:
+            low, high = (
+                None if v is None else order.index(str(v)) if order else _number(v) for v in spec
+            )
+        except (TypeError, ValueError):
+            raise UserError(
+                f"{self.source}: ranges.{name} must be {accepted}, got {spec!r}"
+            ) from None
+        if low is not None and high is not None and low > high:
+            raise UserError(f"{self.source}: ranges.{name} has low > high: {spec!r}")
+        return low, high
 
     @property
     def columns(self) -> list[str]:
         """Every column of the file: the features and the target."""
         return [*self.features, self.target]
+
+
+def _number(value) -> float:
+    """A range bound as a float (YAML reads ``1e3`` as text); a ValueError if none."""
+    if isinstance(value, bool):
+        raise ValueError(value)
+    number = float(value)
+    if number != number:
+        raise ValueError(value)
+    return number
 
 
 def read_table(

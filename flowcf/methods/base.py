@@ -6,13 +6,14 @@ it is finished it stops changing, and the loop ends when all are finished or at 
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
+from flowcf.data.constraints import Constraints
 from flowcf.errors import UserError
 from flowcf.losses import Candidate, Models, build_terms
 from flowcf.registry import Registry
@@ -62,6 +63,23 @@ class Counterfactuals:
     def from_dict(cls, payload: dict[str, Any]) -> "Counterfactuals":
         return cls(**{f.name: payload[f.name] for f in fields(cls) if f.name in payload})
 
+    def within(self, constraints: Constraints | None) -> "Counterfactuals":
+        """The counterfactuals moved onto the data's domain by ``constraints.finalize``
+        (:class:`~flowcf.data.constraints.Constraints`; unchanged if they are in it, rows of
+        NaN stay), so that whatever a method returns, nothing leaves the domain."""
+        if constraints is None:
+            return self
+        constraints = constraints.to(self.x.device)
+
+        def onto(x: Tensor, x_cf: Tensor) -> Tensor:
+            finite = x_cf.isfinite().all(dim=-1, keepdim=True)
+            return torch.where(finite, constraints.finalize(x, x_cf.nan_to_num()), x_cf)
+
+        alternatives = self.alternatives
+        if alternatives is not None:
+            alternatives = onto(self.x[:, None], alternatives)
+        return replace(self, x_cf=onto(self.x, self.x_cf), alternatives=alternatives)
+
     @property
     def ranked(self) -> Tensor:
         """Every counterfactual, best first, (B, S, ...): the alternatives, or ``x_cf``."""
@@ -98,11 +116,12 @@ class GradientSearch(CounterfactualMethod):
     factual's code ``E(x)`` and scoring the decoded candidate ``G(z')``; without one it runs in
     the input space, starting from the factual itself.
 
-    With the data's :class:`~flowcf.data.constraints.Constraints` (input-space search on tabular
-    data), every step is projected onto the actionable set (immutable features stay, monotone
-    ones move one way), and the losses score, and the search returns, each candidate as the user
-    would see it: with valid one-hot categories and whole integers (:meth:`feasible`). With the
-    data's bounds (image pixels in [0, 1]), an input-space search clamps every step into them.
+    With the data's :class:`~flowcf.data.constraints.Constraints` (tabular data), the losses
+    score, and the search returns, each candidate as the user would see it: inside the features'
+    domain, with valid one-hot categories and whole integers (:meth:`feasible`, applied to the
+    decoded candidate, so in a latent space too). A search on the inputs themselves (no
+    autoencoder, or the identity) also projects every step onto the domain (range, immutables,
+    monotone directions), and clamps it into the data's bounds (image pixels in [0, 1]).
 
     A candidate is *finished* when the classifier assigns it to the target class and every hinge
     term is zero. With ``patience=0`` a factual stops at its first finished candidate; otherwise
@@ -149,8 +168,11 @@ class GradientSearch(CounterfactualMethod):
         self.fit_seconds = time.perf_counter() - start
         self.lr, self.max_steps, self.patience = lr, max_steps, patience
         self.unfinished, self.progress = unfinished, progress
-        self.constraints = models.constraints if models.autoencoder is None else None
-        self.bounds = models.bounds if models.autoencoder is None else None
+        autoencoder = models.autoencoder
+        #: Whether the variable searched over is the input (no autoencoder, or the identity).
+        self.on_inputs = autoencoder is None or next(autoencoder.parameters(), None) is None
+        self.constraints = models.constraints
+        self.bounds = models.bounds if self.on_inputs else None
 
     def initial(self, x: Tensor) -> Tensor:
         """The starting point of the search: the factual or its latent code."""
@@ -199,11 +221,10 @@ class GradientSearch(CounterfactualMethod):
             range(self.max_steps + 1), desc="explain", disable=not self.progress, leave=False
         )
         for step in bar:
-            current = self.feasible(x, variable)  # constraints apply in the input space only
-            x_cf = self.decode(current)
+            x_cf = self.feasible(x, self.decode(variable))
             if on_step is not None:
                 on_step(step, x_cf.detach().clone())
-            candidate = Candidate(x, x_cf, z, current, y_target)
+            candidate = Candidate(x, x_cf, z, x_cf if self.on_inputs else variable, y_target)
             values = {k: term(candidate) for k, term in self.terms.items()}
             loss = sum(weights[k] * v for k, v in values.items())
             with torch.no_grad():
@@ -233,11 +254,10 @@ class GradientSearch(CounterfactualMethod):
             optimizer.zero_grad()
             loss[~done].sum().backward()
             optimizer.step()
-            if self.constraints is not None:
-                with torch.no_grad():
+            with torch.no_grad():
+                if self.constraints is not None and self.on_inputs:
                     variable.copy_(self.constraints.project(x, variable))
-            if self.bounds is not None:
-                with torch.no_grad():
+                if self.bounds is not None:
                     variable.clamp_(*self.bounds)
             self.schedule(step, ~done, weights)
         return Counterfactuals(

@@ -7,9 +7,10 @@ of each training point among the training points the classifier assigns to :math
 
 with the mask :math:`m` and :math:`p` drawn at random, so both are inputs of the flow and are
 **chosen at inference** (``method.mask=[...]``, ``method.p=1``). For each factual the flow draws
-``num_samples`` candidates at ``temperature``; they are projected onto the data's constraints
-(:class:`~flowcf.data.constraints.Constraints`), masked features are reset to the factual's (the
-flow only prefers to keep them), and the valid, distinct ones are kept, ranked by
+``num_samples`` candidates at ``temperature``; masked features are reset to the factual's (the
+flow only prefers to keep them), the candidates are finalized onto the data's domain
+(:class:`~flowcf.data.constraints.Constraints`: range, immutables, monotone directions, valid
+categories, whole integers), and the valid, distinct ones are kept, ranked by
 :math:`d_{p,m}`. Everything is batched over factuals.
 
 The context is :math:`(x, m, p, \text{one-hot}(y'))`; the flow is any registered one
@@ -200,9 +201,9 @@ class DiCoFlex(CounterfactualMethod):
         context = self.context(x, self.mask, p, y_target).repeat_interleave(s, dim=0)
         noise = self.temperature * torch.randn(b * s, d, device=x.device, dtype=x.dtype)
         samples = self.flow.inverse(noise, context).view(b, s, d)
+        samples = torch.where(self.mask > 0, x[:, None], samples)  # masked features stay
         if self.models.constraints is not None:
             samples = self.models.constraints.finalize(x[:, None], samples)
-        samples = torch.where(self.mask > 0, x[:, None], samples)  # masked features stay
         predicted = self.models.classifier(samples.flatten(0, 1)).argmax(dim=1).view(b, s)
         valid = (predicted == y_target[:, None]) & samples.isfinite().all(dim=2)
         valid &= _first_occurrences(samples)

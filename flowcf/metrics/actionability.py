@@ -2,7 +2,6 @@
 
 import torch
 
-from flowcf.data.constraints import TOLERANCE
 from flowcf.metrics.base import EvaluationContext, metric
 
 __all__ = ["actionability"]
@@ -10,10 +9,12 @@ __all__ = ["actionability"]
 
 @metric("actionability", higher_is_better=True)
 def actionability(context: EvaluationContext):
-    """Share of counterfactuals that change no immutable feature and move monotone features only
-    their way (the data's :class:`~flowcf.data.constraints.Constraints`; all without)."""
+    """Share of counterfactuals that break none of the data's
+    :class:`~flowcf.data.constraints.Constraints` (``satisfied``): every numeric and ordinal
+    feature inside its range, integers and ordinals whole, each categorical one valid one-hot,
+    immutable features unchanged, monotone features moved only their way. All count without
+    constraints (toy data, images)."""
     cfs, constraints = context.cfs, context.constraints
     if constraints is None:
         return torch.ones_like(cfs.found)
-    projected = constraints.project(cfs.x, cfs.x_cf)
-    return ((projected - cfs.x_cf).abs() <= TOLERANCE).all(dim=1)
+    return constraints.satisfied(cfs.x, cfs.x_cf)
