@@ -147,3 +147,10 @@ def test_cnn_config_and_learning():
     x_test, y_test = squares(128, seed=2)
     with torch.no_grad():
         assert (model(x_test).argmax(dim=1) == y_test).float().mean() > 0.95
+
+
+def test_a_convolutional_autoencoder_of_vectors_is_a_user_error():
+    """REVISE and CLARITY on a table would search a conv VAE of 61 features: one clear line."""
+    for name in ("conv_ae", "conv_vae"):
+        with pytest.raises(UserError, match=r"for images \(C, H, W\), got inputs of shape"):
+            AUTOENCODERS.build(name, (61,))

@@ -84,3 +84,44 @@ def test_validity_weighted_log_density_is_the_floor_when_nothing_is_valid():
     assert math.isnan(values["log_density"])  # Optuna would record a failed trial
     floor = torch.distributions.Normal(0.0, 1.0).log_prob(torch.tensor([0.0, 2.0])).quantile(0.01)
     assert values["validity_weighted_log_density"] == pytest.approx(floor.item())
+
+
+def test_actionability_counts_only_counterfactuals_that_break_no_constraint():
+    import pandas as pd
+
+    from flowcf.data.encoding import TabularEncoder
+    from flowcf.data.schema import Schema
+    from flowcf.metrics import METRICS
+
+    schema = Schema({"amount": "integer", "age": "integer", "sex": "categorical"}, "y",
+                    ["0", "1"], immutable=["sex"], monotone={"age": "increasing"})  # fmt: skip
+    # a wide range: amount 700.5 is 6e-6 from 700 once scaled, caught in its own units
+    frame = pd.DataFrame({"amount": [100.0, 90100.0], "age": [20.0, 60.0], "sex": ["f", "m"]})
+    encoder = TabularEncoder(schema, "minmax").fit(frame)
+
+    def encode(rows: list[tuple]) -> torch.Tensor:
+        table = pd.DataFrame(rows, columns=["amount", "age", "sex"])
+        return torch.as_tensor(encoder.transform(table, range(len(rows)), "cfs"))
+
+    x = encode([(500, 30, "f")] * 7)
+    x_cf = encode([
+        (700, 35, "f"),     # clean
+        (90101, 35, "f"),   # amount above the training range
+        (700.5, 35, "f"),   # amount not whole
+        (700, 35, "m"),     # immutable sex changed
+        (700, 25, "f"),     # age decreased
+        (700, 35, "f"),     # one-hot broken below
+        (100, 60, "f"),     # clean, at both bounds
+    ])  # fmt: skip
+    x_cf[5, 2:] = torch.tensor([0.6, 0.4])
+    always_one = nn.Linear(x.shape[1], 2)
+    with torch.no_grad():
+        always_one.weight.zero_()
+        always_one.bias.copy_(torch.tensor([0.0, 1.0]))
+    cfs = Counterfactuals(x, x_cf, torch.zeros(7).long(), torch.ones(7).long(),
+                          torch.ones(7, dtype=torch.bool), torch.ones(7).long(), 1.0)  # fmt: skip
+    ctx = EvaluationContext(cfs, always_one, None, x, torch.zeros(7).long(), 2,
+                            constraints=encoder.constraints())  # fmt: skip
+    per_factual = METRICS.get("actionability").compute(ctx)
+    assert per_factual.tolist() == [True, False, False, False, False, False, True]
+    assert compute_metrics(["actionability"], ctx)["actionability"] == pytest.approx(2 / 7)

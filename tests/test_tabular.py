@@ -42,7 +42,7 @@ def table(rows: int = 60, seed: int = 0) -> pd.DataFrame:
 
 def config(path: Path, **overrides) -> dict:
     cfg = yaml.safe_load((CONF / "csv.yaml").read_text())
-    cfg.update(path=str(path), schema=SCHEMA, **overrides)
+    cfg.update({"path": str(path), "schema": SCHEMA, **overrides})
     return cfg
 
 
@@ -148,3 +148,82 @@ def test_bundled_multiclass_tables(name, classes, dim):
     ds = DATASETS.build(name, cfg, 0)
     assert ds.num_classes == classes and ds.dim == dim
     assert ds.x_train.min() >= 0 and ds.x_train.max() <= 1
+
+
+def test_the_domain_is_the_training_range_and_finalize_stays_inside_it(tmp_path):
+    ds = load(table(), tmp_path)
+    constraints, x = ds.constraints, ds.x_test
+    train = ds.frame(ds.x_train)
+    torch.manual_seed(0)
+    for far in (0.5, 5.0, 50.0):
+        moved = constraints.finalize(x, x + far * torch.randn_like(x))
+        after, before = ds.frame(moved), ds.frame(x)
+        for name in ("income", "age"):
+            low, high = train[name].min(), train[name].max()
+            beyond = (after[name] == before[name]) & (before[name] > high)  # age can't go back
+            inside = after[name].between(low - 1e-3, high + 1e-3)
+            assert (inside | (beyond if name == "age" else False)).all(), (far, name)
+        assert (after["age"] >= before["age"]).all() and (after["sex"] == before["sex"]).all()
+        assert after["grade"].isin(["low", "mid", "high"]).all()
+        raw = ds.to_raw(moved)
+        assert torch.equal(raw[:, 1], raw[:, 1].round())  # age whole, in its own units
+        assert constraints.satisfied(x, moved).all()
+        assert torch.equal(constraints.finalize(x, moved), moved)  # already in the domain
+
+
+def test_a_factual_beyond_a_bound_it_may_not_move_back_from_keeps_its_value():
+    from flowcf.data.constraints import Constraints
+
+    c = Constraints(
+        feature=torch.arange(3), names=["age", "debt", "free"],
+        direction=torch.tensor([1.0, -1.0, 0.0]), mutable=torch.ones(3),
+        integer=torch.ones(3), shift=torch.zeros(3), scale=torch.ones(3),
+        low=torch.tensor([18.0, 0.0, 0.0]), high=torch.tensor([70.0, 10.0, 5.0]), groups=[],
+    )  # fmt: skip
+    x = torch.tensor([[80.0, -3.0, 9.0], [30.0, 4.0, 2.0]])
+    proposed = torch.tensor([[60.0, 20.0, 7.4], [95.0, -5.0, 3.6]])
+    # Age 80 above 70 may not decrease: stays; debt −3 below 0 may not increase: stays; free 9
+    # goes into [0, 5]. Row two: age up to 70 at most, debt down to 0 at least, 3.6 rounds to 4.
+    expected = torch.tensor([[80.0, -3.0, 5.0], [70.0, 0.0, 4.0]])
+    assert torch.equal(c.finalize(x, proposed), expected)
+    assert torch.equal(c.project(x, c.project(x, proposed)), c.project(x, proposed))
+
+
+def test_schema_ranges_widen_narrow_and_round_inward(tmp_path):
+    ranges = {"income": [0, None], "age": [20.5, 60.7], "grade": [None, "mid"]}
+    ds = load(table(), tmp_path, schema={**SCHEMA, "ranges": ranges})
+    c, train = ds.constraints, ds.frame(ds.x_train)
+    low, high = ds.to_raw(c.low), ds.to_raw(c.high)
+    assert low[0] == pytest.approx(0, abs=1e-3)
+    assert high[0] == pytest.approx(train["income"].max(), abs=1e-2)  # null: the training max
+    assert low[1] == pytest.approx(21) and high[1] == pytest.approx(60)  # whole, inward
+    assert low[2] == pytest.approx(0) and high[2] == pytest.approx(1)  # ranks: low .. mid
+    no_bound = {"income": yaml.safe_load("[null, .inf]")}
+    unbounded = load(table(), tmp_path, schema={**SCHEMA, "ranges": no_bound})
+    assert unbounded.constraints.high[0] == float("inf")
+
+
+@pytest.mark.parametrize(
+    ("ranges", "message"),
+    [
+        ({"nope": [0, 1]}, "'nope' is not one of the features"),
+        ({"city": [0, 1]}, "ranges.city: a categorical feature has no range"),
+        ({"age": [30, 20]}, r"ranges.age has low > high: \[30, 20\]"),
+        ({"age": ["young", 20]}, r"ranges.age must be \[low, high\] with numbers"),
+        ({"age": [True, 20]}, r"ranges.age must be \[low, high\] with numbers"),
+        ({"age": 20}, r"ranges.age must be \[low, high\]"),
+        ({"age": [1, 2, 3]}, r"ranges.age must be \[low, high\]"),
+        ({"grade": ["low", "top"]}, r"ranges.grade must be \[low, high\] with categories"),
+        (["age"], "ranges must map features to"),
+    ],
+)
+def test_bad_ranges_are_one_line_errors_naming_schema_and_feature(ranges, message):
+    with pytest.raises(UserError, match=message) as error:
+        Schema.load({**SCHEMA, "ranges": ranges})
+    assert str(error.value).startswith("schema: ") and "\n" not in str(error.value)
+
+
+def test_a_range_with_no_whole_number_is_a_user_error(tmp_path):
+    for ranges in ({"age": [30.2, 30.8]}, {"age": [None, 5]}):
+        with pytest.raises(UserError, match=r"ranges\.age leaves no value of 'age'"):
+            load(table(), tmp_path, schema={**SCHEMA, "ranges": ranges})

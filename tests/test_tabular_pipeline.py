@@ -11,7 +11,10 @@ import pandas as pd
 import pytest
 import yaml
 
+from flowcf.data import DATASETS
+
 DATA = Path(os.environ.get("FLOWCF_DATA", Path(__file__).parents[2] / "shared" / "data"))
+CONF = Path(__file__).parents[1] / "conf" / "data"
 needs_credit = pytest.mark.skipif(
     not (DATA / "german_credit").is_dir(), reason=f"no German credit in {DATA}"
 )
@@ -28,14 +31,35 @@ TINY = [
 TINY_DICOFLEX = ["flow.layers=2", "flow.hidden=16", "train.epochs=2", "num_samples=20"]
 
 
-def assert_actionable(path: Path) -> pd.DataFrame:
-    """Every counterfactual row keeps sex and nationality and never lowers age."""
+def training_range(**split) -> pd.DataFrame:
+    """The min and max of every numeric German credit feature over the training split of
+    ``split`` (``folds``, ``fold``; seed 0 as the runs), read from the data."""
+    cfg = yaml.safe_load((CONF / "german_credit.yaml").read_text())
+    cfg.update(
+        path=str(DATA / "german_credit" / "german.data"),
+        values=str(DATA / "german_credit" / "values_maps.json"),
+        **split,
+    )
+    train = DATASETS.build("german_credit", cfg, 0)
+    numeric = [n for n, kind in cfg["schema"]["features"].items() if kind == "integer"]
+    return train.frame(train.x_train)[numeric].agg(["min", "max"])
+
+
+def assert_actionable(path: Path, **split) -> pd.DataFrame:
+    """Every counterfactual row keeps sex and nationality, never lowers age, and has every
+    numeric feature whole and inside the training range of ``split`` (or, for age, which may
+    not decrease, at the factual's own age above it)."""
     frame = pd.read_csv(path)
     found = frame[frame["found"]]
     assert len(found) > 0
     for immutable in ("status_sex", "foreign_worker"):
         assert (found[f"cf_{immutable}"] == found[immutable]).all(), immutable
     assert (found["cf_age"] >= found["age"]).all()
+    for name, (low, high) in training_range(**split).items():
+        value = found[f"cf_{name}"]
+        kept_above = (name == "age") & (value == found[name]) & (found[name] > high)
+        assert (value.between(low, high) | kept_above).all(), (name, low, high)
+        assert (value == value.round()).all(), name
     return frame
 
 
@@ -55,7 +79,7 @@ def test_credit_table_over_folds_with_every_method(flowcf, tmp_path):
     assert sorted(set(metrics["fold"])) == [0, 1]
     assert (metrics["actionability"] == 1).all()
     for fold in (0, 1):
-        frame = assert_actionable(run / f"fold{fold}" / "counterfactuals.csv")
+        frame = assert_actionable(run / f"fold{fold}" / "counterfactuals.csv", folds=2, fold=fold)
         assert set(frame["method"]) == {"ppcef", "dicoflex", "wachter"}
         assert frame["status"].str.contains("DM|account").all()  # category names, not codes
     flowcf("report", "run")
@@ -90,6 +114,7 @@ def write_csv(tmp_path: Path, rows: int = 80) -> list[str]:
         "features": {"income": "continuous", "years": "integer", "city": "categorical"},
         "immutable": ["city"],
         "monotone": {"years": "increasing"},
+        "ranges": {"income": [1200, None], "years": [None, 50]},
         "target": "approved",
         "classes": ["no", "yes"],
         "positive": "yes",
@@ -107,6 +132,10 @@ def test_a_users_csv_runs_with_its_schema(flowcf, tmp_path):
     assert (found["cf_city"] == found["city"]).all() and (
         found["cf_years"] >= found["years"]
     ).all()
+    # The schema's ranges: income from 1200 (up to the training max, ≤ 1790), years at most
+    # 50 unless the factual is older already (years may only increase).
+    assert found["cf_income"].between(1200 - 1e-3, 1790 + 1e-3).all()
+    assert (found["cf_years"] <= found["years"].clip(lower=50)).all()
 
 
 @pytest.mark.parametrize(

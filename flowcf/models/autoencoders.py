@@ -72,6 +72,12 @@ class ConvAutoencoder(nn.Module):
         depth: int | None = None,
     ):
         super().__init__()
+        if len(shape) != 3:
+            raise UserError(
+                f"the convolutional autoencoders (conv_ae, conv_vae) are for images (C, H, W), "
+                f"got inputs of shape {shape}; methods in a VAE's latent space (REVISE, CLARITY) "
+                "need images"
+            )
         c, h, w = shape
         if depth is None:
             depth = max((min(h, w) // 4).bit_length() - 1, 1)
