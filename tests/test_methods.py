@@ -198,3 +198,20 @@ def test_clarity_flips_the_classifier_and_charges_its_ensemble_to_the_time():
     without_ensemble = {"distance": losses["distance"], "decision": {"name": "ce"}}
     plain = METHODS.build("revise", models, losses=without_ensemble, lr=0.05, max_steps=5)
     assert plain.fit_seconds < method.fit_seconds
+
+
+def test_whatever_a_method_returns_is_moved_into_the_domain():
+    from flowcf.data.constraints import Constraints
+    from flowcf.methods import Counterfactuals
+
+    box = Constraints.box(["a", "b"], torch.tensor([0.0, -1.0]), torch.tensor([1.0, 1.0]),
+                          torch.zeros(2), torch.ones(2))  # fmt: skip
+    x = torch.tensor([[0.5, 0.0], [0.2, 0.2]])
+    nan = float("nan")
+    alternatives = torch.tensor([[[3.0, -5.0], [0.7, 0.1]], [[nan, nan], [nan, nan]]])
+    cfs = Counterfactuals(x, alternatives[:, 0], torch.zeros(2).long(), torch.ones(2).long(),
+                          torch.tensor([True, False]), torch.zeros(2).long(), 0.0,
+                          alternatives=alternatives).within(box)  # fmt: skip
+    assert torch.equal(cfs.x_cf[0], torch.tensor([1.0, -1.0])) and cfs.x_cf[1].isnan().all()
+    assert torch.equal(cfs.alternatives[0, 1], torch.tensor([0.7, 0.1]))
+    assert cfs.alternatives[1].isnan().all() and cfs.within(None) is cfs

@@ -95,7 +95,9 @@ class Dataset:
         name: The dataset name.
         shift: The scaler's shift, shape :math:`(D,)`.
         scale: The scaler's scale, shape :math:`(D,)`.
-        constraints: What a counterfactual may change (tabular data), or ``None``: anything.
+        constraints: The features' domain, what a counterfactual may be (tables: from the
+            schema; digits and wine: the training range), or ``None``: anything (toy data live
+            on the plane; images have ``bounds``).
         bounds: The range of valid input values (``(0, 1)`` for image pixels), or ``None``.
         attributes: Binary attributes of every point (multi-label data), or ``None``.
         class_names: A name per class (``method.target`` may name one), or ``None``.

@@ -86,8 +86,9 @@ class Constraints:
     def box(cls, names: list[str], low: Tensor, high: Tensor, shift: Tensor, scale: Tensor):
         """Continuous features that may take any value in ``[low, high]`` (encoded), (D,)."""
         zeros = torch.zeros(len(names))
-        return cls(torch.arange(len(names)), list(names), zeros, zeros + 1, zeros, shift, scale,
-                   low, high, [])  # fmt: skip
+        return cls(feature=torch.arange(len(names)), names=list(names), direction=zeros,
+                   mutable=zeros + 1, integer=zeros, shift=shift, scale=scale, low=low,
+                   high=high, groups=[])  # fmt: skip
 
     def to(self, device: torch.device | str) -> "Constraints":
         """The same constraints with their tensors on ``device``."""
