@@ -19,6 +19,7 @@ Example:
 
 import hashlib
 import json
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -29,7 +30,7 @@ __all__ = ["Fingerprints", "file_digest"]
 CHUNK = 1 << 20
 
 
-def file_digest(path: Path) -> str:
+def file_digest(path: str | Path) -> str:
     """The SHA-256 of a file's bytes, as hex."""
     digest = hashlib.sha256()
     with open(path, "rb") as file:
@@ -59,12 +60,12 @@ class Fingerprints:
 
     def digest(self, path: str | Path) -> str:
         """The SHA-256 of the file at ``path``, from the cache while its size and time hold."""
-        path = Path(path).resolve()
-        stat = path.stat()
-        key, stamp = str(path), [stat.st_size, stat.st_mtime_ns]
+        key = os.path.abspath(path)
+        stat = os.stat(key)
+        stamp = [stat.st_size, stat.st_mtime_ns]
         entry = self._entries.get(key)
         if entry is None or entry[:2] != stamp:
-            entry = self._new[key] = self._entries[key] = [*stamp, file_digest(path)]
+            entry = self._new[key] = self._entries[key] = [*stamp, file_digest(key)]
         return entry[2]
 
     def of(self, paths: Iterable[str | Path]) -> str:
