@@ -82,8 +82,8 @@ def views(summary: pd.DataFrame, directions: dict[str, bool]) -> tuple[pd.DataFr
     complete = pd.DataFrame(
         {m: summary[f"{m}_mean"].where(summary[f"{m}_n"] == summary["runs"]) for m in metrics}
     )
-    return arrow_headers(text, directions), arrow_headers(best_cells(complete, directions),
-                                                          directions)  # fmt: skip
+    bold = best_cells(complete, directions)
+    return arrow_headers(text, directions), arrow_headers(bold, directions)
 
 
 LATEX_SPECIAL = {
