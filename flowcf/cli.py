@@ -18,8 +18,8 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from flowcf import rundir
 from flowcf.errors import UserError
-from flowcf.io import atomic_write_text
 from flowcf.naming import register_resolvers
 
 __all__ = ["main"]
@@ -91,27 +91,30 @@ def check_overrides(overrides: list[str]) -> None:
 
 def task(cfg: DictConfig) -> float | None:
     """The Hydra task: runs the configured stage in this run's output directory and returns
-    the mean of metric ``objective`` (for Optuna). In a multirun, a job whose ``table.csv``
-    exists is skipped unless ``force=true`` (its objective read back), and a user error is
-    written to ``failed.txt`` and the sweep carries on.
+    the mean of metric ``objective`` (for Optuna). In a multirun, a finished job whose saved
+    config equals this one is skipped unless ``force=true`` (its objective read back; see
+    :mod:`flowcf.rundir`), and a user error ends the job but not the sweep. A failed run keeps
+    its log and ``failed.txt`` (the error) and nothing else it wrote.
 
     A failed run, or an objective that is NaN (e.g. ``log_density`` with no valid
     counterfactual), returns ``None``: the Optuna sweeper records a failed trial (it warns
     "Failed experiment" and logs the failure rate) and samples the next one. NaN itself would
     end the search: Optuna 2's ``Study.tell`` raises on it, and so does the sweeper's retry."""
-    import pandas as pd
-
-    from flowcf.pipeline import FAILED, STAGES
+    from flowcf.pipeline import STAGES
     from flowcf.session import Session
 
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
-    if sweeping and (run_dir / "table.csv").exists() and not cfg.force:
-        log.info("Skipping %s: its results exist (force=true runs it again)", run_dir)
-        result = pd.read_csv(run_dir / "metrics.csv")
+    changed = rundir.config_changes(run_dir, cfg) if sweeping and not cfg.force else None
+    if changed == []:
+        log.info("Skipping %s: it finished with this config (force=true runs it again)", run_dir)
+        result = rundir.results(run_dir)
     else:
+        if changed:
+            log.info("Running %s again: its config changed: %s", run_dir, "; ".join(changed))
         verbose = cfg.verbose or os.environ.get("HYDRA_FULL_ERROR") == "1"
+        before = rundir.snapshot(run_dir)
         try:
             result = STAGES[cfg.stage](Session(cfg, run_dir))
         except KeyboardInterrupt:
@@ -124,11 +127,16 @@ def task(cfg: DictConfig) -> float | None:
             if verbose:
                 raise
             log.error("%s", error)
+            hydra_record = [run_dir / hydra_cfg.output_subdir] if hydra_cfg.output_subdir else []
+            rundir.leave_failed(
+                run_dir, before, str(error),
+                keep=[run_dir / f"{hydra_cfg.job.name}.log", Path(cfg.paths.store)],
+                remove=hydra_record,
+            )  # fmt: skip
             if not sweeping:
                 sys.exit(2)
-            atomic_write_text(run_dir / FAILED, f"{error}\n")
             return None
-        (run_dir / FAILED).unlink(missing_ok=True)
+        (run_dir / rundir.FAILED).unlink(missing_ok=True)
     if cfg.objective is None:
         return None
     value = float(result[cfg.objective].mean())
@@ -136,6 +144,20 @@ def task(cfg: DictConfig) -> float | None:
         log.warning("Objective %s is NaN: a failed trial", cfg.objective)
         return None
     return value
+
+
+def report_arguments(rest: list[str]) -> list[str]:
+    """``flowcf report <dir> ...`` as Hydra's arguments (``paths.report=<dir>``), after checking
+    that the directory exists, so that a wrong one creates nothing (not even Hydra's run dir);
+    without a directory, only Hydra's flags (``--help``, ``--cfg job``) may follow."""
+    if rest and "=" not in rest[0] and not rest[0].startswith("-"):
+        rest = [f"paths.report={Path(rest[0]).resolve()}", *rest[1:]]
+    given = [arg.partition("=")[2] for arg in rest if arg.startswith("paths.report=")]
+    if given and not Path(given[-1]).is_dir():
+        raise UserError(f"flowcf report: {given[-1]} is not a directory of runs")
+    if not given and not any(arg.startswith("-") for arg in rest):
+        raise UserError("flowcf report needs a directory of runs: flowcf report <dir>")
+    return rest
 
 
 #: Hydra's flags that choose what a call does; at most one may be given.
@@ -158,8 +180,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         if stage not in STAGE_NAMES:
             raise UserError(f"unknown stage '{stage}'; choose one of: {', '.join(STAGE_NAMES)}")
-        if stage == "report" and rest and "=" not in rest[0] and not rest[0].startswith("-"):
-            rest = [f"paths.report={Path(rest[0]).resolve()}", *rest[1:]]
+        if stage == "report":
+            rest = report_arguments(rest)
         parsed = get_args_parser().parse_intermixed_args(rest)  # flags may follow overrides
         modes = [f"--{mode}" for mode in HYDRA_MODES if getattr(parsed, mode)]
         if len(modes) > 1:

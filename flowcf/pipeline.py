@@ -3,13 +3,11 @@ evaluate, run and report. Each writes into the run directory; nothing half-writt
 
 import json
 import logging
-import platform
-from importlib.metadata import version
 from pathlib import Path
 
 import pandas as pd
 import torch
-from omegaconf import OmegaConf
+import yaml
 from torch import Tensor
 
 from flowcf.density import class_log_prob
@@ -24,8 +22,9 @@ from flowcf.report.plots import (
     plot_runs,
     plot_trajectory,
 )
-from flowcf.report.tables import aggregate, arrow_headers, write_table
-from flowcf.session import Session, batched, plain
+from flowcf.report.tables import aggregate, arrow_headers, best_cells, views, write_table
+from flowcf.rundir import CONFIG, FAILED, resolved_config
+from flowcf.session import Session, batched
 
 __all__ = ["STAGES", "evaluate", "explain", "report", "report_directory", "run", "train"]
 
@@ -36,13 +35,8 @@ RUN_KEYS = ["data", "model", "classifier", "method"]
 
 def save_config(session: Session) -> None:
     """The resolved config with the package versions, as ``config.yaml`` in the run dir."""
-    resolved = plain(session.cfg)
-    resolved["versions"] = {
-        "flowcf": version("flowcf"),
-        "torch": str(torch.__version__),
-        "python": platform.python_version(),
-    }
-    atomic_write_text(session.run_dir / "config.yaml", OmegaConf.to_yaml(resolved))
+    text = yaml.safe_dump(resolved_config(session.cfg), sort_keys=False, allow_unicode=True)
+    atomic_write_text(session.run_dir / CONFIG, text)
 
 
 def train(session: Session) -> None:
@@ -121,10 +115,10 @@ def evaluate(session: Session) -> pd.DataFrame:
     ]  # fmt: skip
     frame = pd.DataFrame(rows)
     atomic_write_text(session.run_dir / "metrics.csv", frame.to_csv(index=False))
-    table = arrow_headers(
-        frame.drop(columns=["seed"]), {n: METRICS.get(n).higher_is_better for n in names}
-    )
-    write_table(table, session.run_dir, "table")
+    directions = {n: METRICS.get(n).higher_is_better for n in names if n in frame}
+    table = arrow_headers(frame.drop(columns=["seed"]), directions)
+    bold = arrow_headers(best_cells(frame[list(directions)], directions), directions)
+    write_table(table, session.run_dir, "table", bold=bold)
     log.info(
         "Metrics (%s):\n%s",
         session.run_dir / "metrics.csv",
@@ -210,8 +204,8 @@ def _plot_2d(session: Session, name: str) -> None:
 
 def run(session: Session) -> pd.DataFrame:
     """Train, explain and evaluate in one run directory. With ``data.folds=K``, once per fold
-    (in ``fold<i>/``), then ``folds.csv`` with every fold's metrics and ``table.*`` with
-    mean ± std (not ``metrics.csv``, so ``flowcf report`` counts each fold once);
+    (in ``fold<i>/``), then ``folds.csv`` with every fold's metrics and ``table.*`` summarising
+    them (:func:`summarize`; not ``metrics.csv``, so ``flowcf report`` counts each fold once);
     ``+data.fold=i`` runs fold i alone."""
     folds = session.cfg.data.get("folds")
     if not folds or session.cfg.data.get("fold") is not None:
@@ -225,33 +219,34 @@ def run(session: Session) -> pd.DataFrame:
 
 
 def summarize(runs: pd.DataFrame, directory: str | Path, stem: str, what: str) -> pd.DataFrame:
-    """One row per data, model, classifier and method: mean ± std of every metric over
-    ``runs``, with arrows; written as ``<stem>.csv``, ``.md`` and ``.tex`` and logged."""
+    """One row per data, model, classifier and method with the number of runs and every
+    metric's mean, std and number of runs with a value (:func:`aggregate`): written as
+    ``<stem>.csv``, and formatted (:func:`views`) as ``<stem>.md`` and ``.tex`` and logged."""
     metrics = [c for c in runs.columns if c in METRICS]
-    table = arrow_headers(
-        aggregate(runs, RUN_KEYS, metrics), {m: METRICS.get(m).higher_is_better for m in metrics}
-    )
-    write_table(table, directory, stem)
-    log.info("%s (%s):\n%s", what, Path(directory) / f"{stem}.md", table.to_markdown(index=False))
-    return table
-
-
-FAILED = "failed.txt"
+    summary = aggregate(runs, RUN_KEYS, metrics)
+    view, bold = views(summary, {m: METRICS.get(m).higher_is_better for m in metrics})
+    write_table(summary, directory, stem, view=view, bold=bold)
+    log.info("%s (%s):\n%s", what, Path(directory) / f"{stem}.md", view.to_markdown(index=False))
+    return summary
 
 
 def report_directory(directory: str | Path) -> pd.DataFrame:
-    """Collects ``metrics.csv`` from every run under ``directory`` into one table,
-    mean ± std over seeds; writes ``report.csv``, ``.md``, ``.tex`` and ``report.png``
-    (log density against L2, one point per run) there. Runs that failed (a ``failed.txt``
-    in their dir) are counted and left out."""
+    """Collects ``metrics.csv`` from every run under ``directory`` into one table over seeds
+    (:func:`summarize`); writes ``report.csv``, ``.md``, ``.tex`` and ``report.png`` (log
+    density against L2, one point per run) there. Runs that failed (a ``failed.txt`` in their
+    dir) are counted and left out, with any results an earlier run left in their dir."""
     if directory is None or not Path(directory).is_dir():
         raise UserError(
             f"flowcf report needs a directory of runs: flowcf report <dir> (got {directory!r})"
         )
-    files = sorted(Path(directory).rglob("metrics.csv"))
     failed = sorted(Path(directory).rglob(FAILED))
     for file in failed:
         log.warning("Failed run %s: %s", file.parent, file.read_text().strip())
+    failed_dirs = {file.parent for file in failed}
+    files = [
+        file for file in sorted(Path(directory).rglob("metrics.csv"))
+        if failed_dirs.isdisjoint(file.parents)
+    ]  # fmt: skip
     if not files:
         raise UserError(
             f"no metrics.csv under {directory}; run `flowcf run` or `flowcf evaluate` there first"

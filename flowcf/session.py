@@ -50,7 +50,8 @@ PARTS = {
 #: Method config keys that the pipeline reads rather than the method's constructor.
 PIPELINE_KEYS = ("target", "latent")
 #: Config keys that say where things are or how many factuals to explain, not what a model
-#: learns; left out of store keys (counterfactuals are keyed by the resolved ``factuals``).
+#: learns; left out of store keys (counterfactuals are keyed by the resolved ``factuals``), as
+#: are the data keys that located the files a data set read (``Dataset.files``).
 UNKEYED_KEYS = ("root", "download", "num_factuals", "workers")
 BATCH = 512
 #: The parts ``amp=true`` trains in mixed precision: the flow keeps float32 for its log-dets.
@@ -106,14 +107,25 @@ class Session:
         return Session(cfg, self.run_dir / f"fold{index}")
 
     def spec(self, *groups: str) -> dict[str, Any]:
-        """The settings that define an artifact: the named config groups and the seed, without
-        where the data lives (moving it must not retrain anything)."""
+        """The settings that define an artifact: the named config groups and the seed, with the
+        data's files by their contents (:attr:`data_files`) in place of the keys that located
+        them: moving the data retrains nothing, changing a file retrains what depends on it."""
         values = {group: plain(self.cfg[group]) for group in (*groups, "seed")}
-        return {
-            group: {k: v for k, v in value.items() if k not in UNKEYED_KEYS}
+        located = set(self.data.files) if "data" in values else set()
+        spec = {
+            group: {k: v for k, v in value.items() if k not in {*UNKEYED_KEYS, *located}}
             if isinstance(value, dict) else value
             for group, value in values.items()
         }  # fmt: skip
+        if located:
+            spec["data"]["files"] = self.data_files
+        return spec
+
+    @cached_property
+    def data_files(self) -> dict[str, str]:
+        """The SHA-256 of the files the data set read, by the config key that located them."""
+        fingerprints = self.store.fingerprints
+        return {key: fingerprints.of(paths) for key, paths in self.data.files.items()}
 
     @cached_property
     def data(self) -> Dataset:

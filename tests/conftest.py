@@ -1,12 +1,15 @@
 """Shared fixtures: the ``flowcf`` command as a user runs it, with tiny settings."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+
+from flowcf.cli import main
 
 FLOWCF = str(Path(sys.executable).parent / "flowcf")
 TINY = [
@@ -48,5 +51,27 @@ def flowcf(tmp_path):
         if check and process.returncode != 0:
             raise AssertionError(f"flowcf {' '.join(args)} failed:\n{process.stderr}")
         return process
+
+    return run
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Runs ``flowcf <args>`` in this process (``flowcf.cli.main``), in ``tmp_path`` with its
+    own store; returns the exit code, 0 when it returns."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("FLOWCF_STORE", str(tmp_path / "store"))
+    monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
+    monkeypatch.setattr(sys, "argv", list(sys.argv))  # main hands Hydra its arguments there
+    handler = signal.getsignal(signal.SIGTERM)
+
+    def run(*args: str) -> int:
+        try:
+            main(list(args))
+        except SystemExit as exit:
+            return exit.code
+        finally:
+            signal.signal(signal.SIGTERM, handler)
+        return 0
 
     return run

@@ -153,3 +153,21 @@ def test_damaged_artifacts_are_one_line_errors(flowcf, tmp_path):
     assert_one_line_error(flowcf("train", *TINY, check=False), "or pass resume=false")
     flowcf("train", *TINY, "resume=false")
     assert model.is_file() and not (flow / "checkpoint.pt").exists()
+
+
+def test_a_failed_run_leaves_only_its_log_and_failed_txt_and_no_lock(cli, tmp_path):
+    # method.target=7 fails once the data (two classes) and the models are there: after the run
+    # wrote config.yaml and train.json
+    assert cli("run", *TINY, "threads=1", "method.target=7", "hydra.run.dir=run") == 2
+    run = tmp_path / "run"
+    assert sorted(p.name for p in run.iterdir()) == ["failed.txt", "run.log"]
+    assert "method.target must be 'next' or a class in 0..1" in (run / "failed.txt").read_text()
+    store = tmp_path / "store"
+    assert [p for p in store.rglob("*lock*")] == []
+    assert len(list(store.glob("*/*/model.pt"))) == 2  # the classifier and the flow stay
+
+
+def test_report_of_a_missing_directory_creates_nothing(cli, tmp_path, capsys):
+    assert cli("report", str(tmp_path / "nowhere")) == 2
+    assert "nowhere is not a directory of runs" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []

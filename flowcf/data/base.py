@@ -15,7 +15,8 @@ Example:
     (2, 2, 60, 20, 20)
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -101,6 +102,9 @@ class Dataset:
         bounds: The range of valid input values (``(0, 1)`` for image pixels), or ``None``.
         attributes: Binary attributes of every point (multi-label data), or ``None``.
         class_names: A name per class (``method.target`` may name one), or ``None``.
+        files: The files the loader read, by the data config key that located them (``path``,
+            ``root``...); artifacts are keyed by their contents in place of that key's value.
+            Empty when the config alone defines the data (toys, scikit-learn's tables).
     """
 
     x_train: Tensor
@@ -118,6 +122,7 @@ class Dataset:
     bounds: tuple[float, float] | None = None
     attributes: Attributes | None = None
     class_names: list[str] | None = None
+    files: dict[str, list[Path]] = field(default_factory=dict)
 
     @property
     def dim(self) -> int:

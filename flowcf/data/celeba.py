@@ -199,6 +199,7 @@ def load(cfg: Mapping, seed: int) -> Dataset:
     rng = np.random.default_rng(seed)
     columns = [names.index(a) for a in context]
     images, labels = {}, {}
+    read = [folder / ATTRIBUTES_FILE, folder / PARTITION_FILE]
     for code, split in enumerate(SPLITS):
         limit = cfg.get(f"{split}_size")
         rows = _subset(np.flatnonzero(codes == code), limit, rng, f"{split}_size")
@@ -210,6 +211,7 @@ def load(cfg: Mapping, seed: int) -> Dataset:
                 raise UserError(f"celeba: {path} is listed in {ATTRIBUTES_FILE} but missing")
         log.info("CelebA %s: decoding %d images to %dx%d", split, len(rows), size, size)
         images[split] = _decode(paths, size, crop, workers)
+        read += paths
         labels[split] = torch.from_numpy(values[rows][:, columns].astype(np.float32))
     return Dataset(
         x_train=images["train"],
@@ -226,4 +228,5 @@ def load(cfg: Mapping, seed: int) -> Dataset:
         bounds=(0.0, 1.0),
         attributes=Attributes(context, labels["train"], labels["val"], labels["test"]),
         class_names=[f"{attribute}=0", f"{attribute}=1"],
+        files={"root": read},
     )

@@ -181,4 +181,5 @@ def load(cfg: Mapping, seed: int) -> Dataset:
         shift=torch.zeros(()),
         scale=torch.ones(()),
         bounds=(0.0, 1.0),
+        files={"root": list(files.values())},
     )

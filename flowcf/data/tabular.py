@@ -74,6 +74,7 @@ def load_table(cfg: Mapping, seed: int) -> TabularDataset:
         for r in rows
     ]
     constraints = encoder.constraints()
+    located = {"path": path, "schema": cfg["schema"], "values": cfg.get("values")}
     return TabularDataset(
         *splits[0],
         *splits[1],
@@ -84,5 +85,6 @@ def load_table(cfg: Mapping, seed: int) -> TabularDataset:
         shift=constraints.shift,
         scale=constraints.scale,
         constraints=constraints,
+        files={key: [Path(value)] for key, value in located.items() if isinstance(value, str)},
         encoder=encoder,
     )
