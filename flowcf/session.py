@@ -11,7 +11,7 @@ The flow models the deterministic autoencoder's latent codes ``E(x)`` with the c
 
 import logging
 import sys
-from functools import cache, cached_property
+from functools import cached_property, wraps
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,20 @@ def input_space(autoencoder: nn.Module | None) -> nn.Module | None:
     return autoencoder if has_parameters else None
 
 
+def per_session(method):
+    """Caches a :class:`Session` method's results by its arguments on the session itself, so
+    that they go with it (``functools.cache`` would keep every session alive)."""
+
+    @wraps(method)
+    def cached(self, *args):
+        results = self.__dict__.setdefault(f"_{method.__name__}", {})
+        if args not in results:
+            results[args] = method(self, *args)
+        return results[args]
+
+    return cached
+
+
 def batched(function, x: Tensor) -> Tensor:
     """``function`` applied to ``x`` in chunks, without gradients."""
     with torch.no_grad():
@@ -125,7 +139,7 @@ class Session:
         )  # fmt: skip
         return data
 
-    @cache  # noqa: B019  (moved to the device once: the whole split, e.g. CelebA's images)
+    @per_session  # moved to the device once: the whole split, e.g. CelebA's images
     def split(self, name: str) -> tuple[Tensor, Tensor]:
         """The inputs and labels of a split (``train``, ``val``, ``test``) on the device."""
         if name not in ("train", "val", "test"):
@@ -300,7 +314,7 @@ class Session:
             if term and term.get("weight", 0) > 0 and term.get("backbone") != "random":
                 find_backbone(term.get("backbone"))
 
-    @cache  # noqa: B019  (one session per run; the cache lives as long as the run)
+    @per_session
     def factuals(self, target: str | int) -> tuple[Tensor, Tensor, Tensor]:
         """The factuals ``x``, their predicted classes ``y`` and targets ``y_target``.
 
@@ -335,7 +349,7 @@ class Session:
             )
         return x[index], y[index], y_target
 
-    @cache  # noqa: B019
+    @per_session
     def models(self, latent: str | None) -> Models:
         """What a method computes with; ``latent`` names the autoencoder it searches in
         (``autoencoder``, ``vae``) or is ``None`` for the input space."""
@@ -364,7 +378,7 @@ class Session:
         return METHODS.build(method.name, models, progress=self.progress,
                              **options(method, *PIPELINE_KEYS))  # fmt: skip
 
-    @cache  # noqa: B019
+    @per_session
     def counterfactuals(self, name: str) -> Counterfactuals:
         """The counterfactuals of method ``name`` (a key of :attr:`methods`)."""
         method = self.methods[name]
