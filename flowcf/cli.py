@@ -99,7 +99,8 @@ def sweep_runs(overrides: list[str]) -> list[list[str]]:
         else:
             swept = list(override.sweep_string_iterator())
         values.append([f"{override.get_key_element()}={v}" for v in swept])
-    first = [options[0] for options in values if options]
+    values = [options for options in values if options]  # a glob may match no choice
+    first = [options[0] for options in values]
     runs = [first]
     for index, options in enumerate(values):
         runs += [[*first[:index], other, *first[index + 1 :]] for other in options[1:]]

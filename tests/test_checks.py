@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from flowcf.checks import DATA, check_config
-from flowcf.cli import CONFIG_DIR, main
+from flowcf.cli import CONFIG_DIR, main, sweep_runs
 from flowcf.data import DATASETS
 from flowcf.errors import UserError
 
@@ -141,6 +141,16 @@ def test_an_unknown_choice_lists_the_valid_ones(cwd, capsys):
     assert code == 2
     assert err.strip().count("\n") == 0
     assert "unknown data 'moon'" in err and "moons" in err
+
+
+def test_a_sweep_is_checked_by_each_swept_value():
+    runs = sweep_runs(["seed=0,1", "method=ppcef,wachter", "method.lr=interval(0.1,0.3)",
+                       "+method.max_steps=int(interval(1,4))", "data=glob(moo*)"])  # fmt: skip
+    assert runs == [
+        ["seed=0", "method=ppcef", "method.lr=0.2", "+method.max_steps=2", "data=moons"],
+        ["seed=1", "method=ppcef", "method.lr=0.2", "+method.max_steps=2", "data=moons"],
+        ["seed=0", "method=wachter", "method.lr=0.2", "+method.max_steps=2", "data=moons"],
+    ]
 
 
 def test_every_dataset_has_rules_for_its_keys():
