@@ -34,7 +34,7 @@ from flowcf.density import class_log_prob, class_quantiles
 from flowcf.errors import UserError
 from flowcf.models.lpips import find_backbone, load_lpips
 from flowcf.registry import Registry
-from flowcf.rules import Node, NonNegative, Quantile, one_of, rule_of
+from flowcf.rules import Fraction, Node, NonNegative, one_of, rule_of
 
 __all__ = [
     "LOSSES",
@@ -254,7 +254,7 @@ class NLLHinge(NLL):
 
     hinge = True
 
-    def __init__(self, models: Models, quantile: Quantile = 0.5):
+    def __init__(self, models: Models, quantile: Fraction = 0.5):
         super().__init__(models)
         self.tau = class_quantiles(
             self.flow, models.z_train, models.y_train, models.num_classes, quantile

@@ -71,7 +71,7 @@ MISTAKES = [
     (["factuals.class=1", "method.target=1"], "method.target 1 is factuals.class itself"),
     (["method.losses.decision.eps=-0.1"], "method.losses.decision.eps must be a number ≥ 0"),
     (["method.losses.distance.weight=-1"], "method.losses.distance.weight must be a number ≥ 0"),
-    (["method.losses.plausibility.quantile=1"], "quantile must be a number in (0, 1), got 1"),
+    (["method.losses.plausibility.quantile=1.5"], "quantile must be a number in [0, 1], got 1.5"),
     (["method.losses.distance.name=l3"], "method.losses.distance.name must be one of: ce,"),
     (["+method.losses.decision.scale=logit"], "method.losses.decision.scale must be one of:"),
     (["+method.losses.decision.epsilon=0.1"], "did you mean method.losses.decision.eps?"),
