@@ -87,7 +87,7 @@ MISTAKES = [
     (["experiment=credit_table", "methods.wachter.lr=0"], "methods.wachter.lr must be a number"),
     (["metrics.names=[l2,foo]"], "metrics.names[1] must be one of: actionability, coverage,"),
     (["metrics.plausibility_quantile=1"], "metrics.plausibility_quantile must be a number in"),
-    (["-m", "seed=0,1", "method.lr=0.1,-1"], "method.lr must be a number > 0, got -1"),
+    (["-m", "method.lr=0.1,-1"], "method.lr must be a number > 0, got -1"),
     (["-m", "method.max_step=10,20"], "unknown key method.max_step; did you mean method.max_"),
     (["-m", "data=glob(mo*)", "data.noise=-1"], "data.noise must be a number ≥ 0, got -1"),
     (["-m", "--cfg", "job"], "--multirun and --cfg exclude each other; pass one of them"),
