@@ -66,27 +66,76 @@ def check_choices(overrides: list[str]) -> None:
         if not sep or key not in choices:
             continue
         for choice in value.strip("[]").split(","):
-            if choice and choice not in choices[key]:
+            if choice and "(" not in choice and choice not in choices[key]:  # glob(...): Hydra
                 raise UserError(
                     f"unknown {key} '{choice}'; choose one of: {', '.join(choices[key])}"
                 )
 
 
-def check_overrides(overrides: list[str]) -> None:
-    """Composes the config once before Hydra runs, so that an unknown key or a malformed
-    override is one line (Hydra's own report spans several)."""
-    from hydra import compose, initialize_config_dir
+def sweep_runs(overrides: list[str]) -> list[list[str]]:
+    """The overrides of enough runs of a sweep that each swept value is in one: the first
+    value of every sweep, then each other value of one sweep at a time (an Optuna interval by
+    its midpoint, a glob by the config choices it matches)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.core.override_parser.types import Glob, IntervalSweep
     from hydra.errors import HydraException
-    from omegaconf.errors import OmegaConfBaseException
 
     try:
-        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-            compose("config", overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as error:
-        message = " ".join(str(error).split())  # Hydra's lines: what failed, then the hint
-        if error.__cause__ is not None and str(error.__cause__).strip():
-            message += f"; {str(error.__cause__).strip().splitlines()[0]}"
-        raise UserError(message) from None
+        parsed = OverridesParser.create().parse_overrides(overrides)
+    except HydraException as error:
+        raise UserError(" ".join(str(error).split())) from None
+    choices = config_choices()
+    values = []
+    for override in parsed:
+        value = override.value()
+        if not override.is_sweep_override():
+            values.append([override.input_line])
+            continue
+        if isinstance(value, IntervalSweep):
+            middle = (value.start + value.end) / 2
+            swept = [str(int(middle) if isinstance(value.start, int) else middle)]
+        elif isinstance(value, Glob):
+            swept = value.filter(choices.get(override.key_or_group, []))
+        else:
+            swept = list(override.sweep_string_iterator())
+        values.append([f"{override.get_key_element()}={v}" for v in swept])
+    values = [options for options in values if options]  # a glob may match no choice
+    first = [options[0] for options in values]
+    runs = [first]
+    for index, options in enumerate(values):
+        runs += [[*first[:index], other, *first[index + 1 :]] for other in options[1:]]
+    return runs
+
+
+def check_overrides(runs: list[list[str]]) -> None:
+    """Composes the config of each run before Hydra starts and checks every value
+    (:func:`flowcf.checks.check_config`), so that a mistake is one line naming the key. An
+    unknown key gets the closest keys of the config and config groups (Hydra's advice to add
+    it with ``+`` would be the wrong fix for a typo)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
+
+    from flowcf.checks import check_config
+    from flowcf.rules import unknown_key
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        for overrides in runs:
+            try:
+                cfg = compose("config", overrides=overrides)
+            except (HydraException, OmegaConfBaseException) as error:
+                cause = error.__cause__
+                if isinstance(cause, ConfigAttributeError | ConfigKeyError) and cause.full_key:
+                    parent = cause.full_key.rpartition(".")[0]
+                    known = [f"{parent}.{k}" if parent else k for k in cause.parent_node or {}]
+                    known += [] if parent else list(config_choices())
+                    hint = "`flowcf run --cfg job` lists the keys"
+                    raise unknown_key(cause.full_key, known, hint) from None
+                message = " ".join(str(error).split())  # Hydra's lines: what failed, the hint
+                if cause is not None and str(cause).strip():
+                    message += f"; {str(cause).strip().splitlines()[0]}"
+                raise UserError(message) from None
+            check_config(cfg)
 
 
 def task(cfg: DictConfig) -> float | None:
@@ -187,8 +236,7 @@ def main(argv: list[str] | None = None) -> None:
         if len(modes) > 1:
             raise UserError(f"{' and '.join(modes)} exclude each other; pass one of them")
         check_choices(parsed.overrides)
-        if not parsed.multirun:  # a sweep's overrides list several values; Hydra checks them
-            check_overrides(parsed.overrides)
+        check_overrides(sweep_runs(parsed.overrides) if parsed.multirun else [parsed.overrides])
         overrides = parsed.overrides
     except UserError as error:
         print(f"flowcf: error: {error}", file=sys.stderr)

@@ -21,8 +21,9 @@ References:
 
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Annotated
 
 import torch
 from torch import Tensor, nn
@@ -33,8 +34,18 @@ from flowcf.density import class_log_prob, class_quantiles
 from flowcf.errors import UserError
 from flowcf.models.lpips import find_backbone, load_lpips
 from flowcf.registry import Registry
+from flowcf.rules import Fraction, Node, NonNegative, one_of, rule_of
 
-__all__ = ["LOSSES", "Candidate", "LossTerm", "Models", "build_terms", "median_absolute_deviation"]
+__all__ = [
+    "LOSSES",
+    "Candidate",
+    "LossTerm",
+    "Models",
+    "Terms",
+    "build_terms",
+    "check_terms",
+    "median_absolute_deviation",
+]
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +115,6 @@ class Candidate:
 
     def difference(self, space: str) -> Tensor:
         """Candidate minus factual in the ``input`` or ``latent`` space, flattened to (B, D)."""
-        if space not in ("input", "latent"):
-            raise UserError(f"unknown distance space '{space}'; choose one of: input, latent")
         pair = (self.x_cf, self.x) if space == "input" else (self.z_cf, self.z)
         return (pair[0] - pair[1]).flatten(1)
 
@@ -144,13 +153,12 @@ class Margin(LossTerm):
 
     hinge = True
 
-    def __init__(self, models: Models, eps: float = 0.05, scale: str = "probability"):
-        if eps < 0:
-            raise UserError(f"margin loss: eps must be ≥ 0, got {eps}")
-        if scale not in ("probability", "log"):
-            raise UserError(
-                f"margin loss: unknown scale '{scale}'; choose one of: probability, log"
-            )
+    def __init__(
+        self,
+        models: Models,
+        eps: NonNegative = 0.05,
+        scale: Annotated[str, one_of("probability", "log")] = "probability",
+    ):
         self.models, self.eps, self.scale = models, eps, scale
 
     def __call__(self, c):
@@ -189,7 +197,7 @@ class Squared(LossTerm):
 class Distance(LossTerm):
     """A distance between factual and candidate in the ``input`` or ``latent`` space."""
 
-    def __init__(self, models: Models, space: str = "input"):
+    def __init__(self, models: Models, space: Annotated[str, one_of("input", "latent")] = "input"):
         self.space = space
 
 
@@ -246,10 +254,8 @@ class NLLHinge(NLL):
 
     hinge = True
 
-    def __init__(self, models: Models, quantile: float = 0.5):
+    def __init__(self, models: Models, quantile: Fraction = 0.5):
         super().__init__(models)
-        if not 0 <= quantile <= 1:
-            raise UserError(f"nll_hinge loss: quantile must be in [0, 1], got {quantile}")
         self.tau = class_quantiles(
             self.flow, models.z_train, models.y_train, models.num_classes, quantile
         )
@@ -277,21 +283,33 @@ class Perceptual(LossTerm):
         return self.distance(c.x, c.x_cf)
 
 
+def check_terms(key: str, specs: Mapping) -> None:
+    """Checks a ``losses`` config (node ``key``): each term names a registered loss, has a
+    weight ≥ 0 and options its loss takes (:meth:`~flowcf.registry.Registry.check`), even a
+    term switched off."""
+    for term, spec in specs.items():
+        options = dict(spec)
+        one_of(*LOSSES).check(f"{key}.{term}.name", options.pop("name", None))
+        rule_of(NonNegative).check(f"{key}.{term}.weight", options.pop("weight", 1.0))
+        LOSSES.check(spec["name"], f"{key}.{term}", options, skip=1)
+
+
+#: A method's ``losses`` option: loss terms by key, each ``{name, weight, **options}``.
+Terms = Annotated[dict, Node(check_terms)]
+
+
 def build_terms(models: Models, specs: dict) -> tuple[dict[str, LossTerm], dict[str, float]]:
-    """Builds the terms of a method's ``losses`` config and returns them with their weights.
+    """Builds the terms of a method's ``losses`` config (checked by :func:`check_terms`) and
+    returns them with their weights.
 
     A term with weight 0 is switched off: it is not built, so it costs nothing.
     """
+    check_terms("losses", specs)
     terms, weights = {}, {}
     for key, spec in specs.items():
         params = dict(spec)
-        if "name" not in params:
-            raise UserError(f"loss '{key}' needs a name; choose one of: {', '.join(LOSSES)}")
         weight = float(params.pop("weight", 1.0))
-        if weight < 0:
-            raise UserError(f"loss '{key}': weight must be ≥ 0, got {weight}")
         name = params.pop("name")
-        LOSSES.get(name)  # an unknown name is an error even when switched off
         if weight > 0:
             terms[key] = LOSSES.build(name, models, **params)
             weights[key] = weight

@@ -12,32 +12,15 @@ Example:
 """
 
 import inspect
-import types
-import typing
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from flowcf.errors import UserError
+from flowcf.rules import check_options, one_of, rule_of
 
 __all__ = ["Registry"]
 
 T = TypeVar("T", bound=Callable[..., Any])
-
-SCALARS = (bool, int, float, str, type(None))
-
-
-def type_error(annotation: Any, value: Any) -> str | None:
-    """Why ``value`` does not fit a scalar ``annotation`` (``int``, ``float | None``, ...), or
-    ``None`` when it fits or the annotation is not a scalar one (not checked)."""
-    union = typing.get_origin(annotation) in (types.UnionType, typing.Union)
-    allowed = typing.get_args(annotation) if union else (annotation,)
-    if not all(t in SCALARS for t in allowed):
-        return None
-    # bool is an int in Python, and an int is a fine float, but not the other way round
-    kind = type(value) if not isinstance(value, int) or isinstance(value, bool) else int
-    fits = kind in allowed or (kind is int and float in allowed)
-    names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
-    return None if fits else f"must be {names}, got {value!r}"
 
 
 class Registry(Generic[T]):
@@ -70,10 +53,35 @@ class Registry(Generic[T]):
             choices = ", ".join(sorted(self._factories))
             raise UserError(f"unknown {self.kind} '{name}'; choose one of: {choices}") from None
 
+    def options(self, name: str, skip: int) -> dict[str, inspect.Parameter]:
+        """The options of factory ``name``: its parameters after the ``skip`` arguments that
+        its callers pass first (a flow's ``dim`` and ``context_dim``, a method's models)."""
+        parameters = inspect.signature(self.get(name), eval_str=True).parameters
+        variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+        return {k: p for k, p in list(parameters.items())[skip:] if p.kind not in variadic}
+
+    def check(
+        self, name: str, key: str, options: Mapping[str, Any], skip: int, given: tuple = ()
+    ) -> None:
+        """Checks the config ``options`` of factory ``name`` (config node ``key``) before it is
+        built, against its options but the ``given`` ones its callers pass
+        (:func:`~flowcf.rules.check_options`)."""
+        parameters = {k: p for k, p in self.options(name, skip).items() if k not in given}
+        check_options(key, options, parameters, f"{self.kind} '{name}'")
+
+    def check_node(
+        self, key: str, node: Mapping[str, Any], skip: int, drop: tuple = (), given: tuple = ()
+    ) -> None:
+        """Checks config node ``key``: its ``name`` is registered here and the other keys but
+        the ``drop`` ones (which others read) are options of that factory (:meth:`check`)."""
+        options = {k: v for k, v in node.items() if k not in ("name", *drop)}
+        one_of(*self).check(f"{key}.name", node.get("name"))
+        self.check(node["name"], key, options, skip, given)
+
     def build(self, name: str, /, *args: Any, **kwargs: Any) -> Any:
         """Calls the factory registered under ``name``; arguments it does not take (a typo in
-        a config key, say) and keyword arguments of the wrong scalar type (``layers='abc'``)
-        are a :class:`UserError` naming them."""
+        a config key, say) and keyword arguments its annotations reject (``layers='abc'``,
+        ``layers=0`` for a :data:`~flowcf.rules.Count`) are a :class:`UserError` naming them."""
         factory = self.get(name)
         signature = inspect.signature(factory, eval_str=True)
         try:
@@ -82,9 +90,9 @@ class Registry(Generic[T]):
             raise UserError(f"{self.kind} '{name}': {error}") from None
         for key, value in kwargs.items():
             parameter = signature.parameters.get(key)
-            problem = parameter and type_error(parameter.annotation, value)
-            if problem:
-                raise UserError(f"{self.kind} '{name}': {key} {problem}")
+            rule = parameter and rule_of(parameter.annotation)
+            if rule is not None:
+                rule.check(f"{self.kind} '{name}': {key}", value)
         return factory(*args, **kwargs)
 
     def __contains__(self, name: object) -> bool:

@@ -11,7 +11,7 @@ The flow models the deterministic autoencoder's latent codes ``E(x)`` with the c
 
 import logging
 import sys
-from functools import cache, cached_property
+from functools import cached_property, wraps
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,20 @@ def input_space(autoencoder: nn.Module | None) -> nn.Module | None:
     itself (no autoencoder, or the identity)."""
     has_parameters = autoencoder is not None and next(autoencoder.parameters(), None) is not None
     return autoencoder if has_parameters else None
+
+
+def per_session(method):
+    """Caches a :class:`Session` method's results by its arguments on the session itself, so
+    that they go with it (``functools.cache`` would keep every session alive)."""
+
+    @wraps(method)
+    def cached(self, *args):
+        results = self.__dict__.setdefault(f"_{method.__name__}", {})
+        if args not in results:
+            results[args] = method(self, *args)
+        return results[args]
+
+    return cached
 
 
 def batched(function, x: Tensor) -> Tensor:
@@ -137,11 +151,9 @@ class Session:
         )  # fmt: skip
         return data
 
-    @cache  # noqa: B019  (moved to the device once: the whole split, e.g. CelebA's images)
+    @per_session  # moved to the device once: the whole split, e.g. CelebA's images
     def split(self, name: str) -> tuple[Tensor, Tensor]:
         """The inputs and labels of a split (``train``, ``val``, ``test``) on the device."""
-        if name not in ("train", "val", "test"):
-            raise UserError(f"unknown split '{name}'; choose one of: train, val, test")
         data = self.data
         return getattr(data, f"x_{name}").to(self.device), getattr(data, f"y_{name}").to(
             self.device
@@ -312,7 +324,7 @@ class Session:
             if term and term.get("weight", 0) > 0 and term.get("backbone") != "random":
                 find_backbone(term.get("backbone"))
 
-    @cache  # noqa: B019  (one session per run; the cache lives as long as the run)
+    @per_session
     def factuals(self, target: str | int) -> tuple[Tensor, Tensor, Tensor]:
         """The factuals ``x``, their predicted classes ``y`` and targets ``y_target``.
 
@@ -325,17 +337,12 @@ class Session:
         y = batched(self.classifier, x).argmax(dim=1)
         pairs = self.cfg.data.get("pairs")
         if pairs:
-            if any(a == b or not 0 <= min(a, b) <= max(a, b) < classes for a, b in pairs):
+            if max(max(pair) for pair in pairs) >= classes:
                 raise UserError(f"data.pairs must be [class, other class] in 0..{classes - 1}")
             chosen = [(torch.nonzero(y == a).squeeze(1)[: cfg.limit], b) for a, b in pairs]
             index = torch.cat([i for i, _ in chosen])
             y_target = torch.cat([torch.full_like(i, b) for i, b in chosen])
         else:
-            if cfg["class"] is not None and str(target) == str(cfg["class"]):
-                raise UserError(
-                    f"method.target {target} is factuals.class itself: a counterfactual must "
-                    "change the class; choose another target or 'next'"
-                )
             keep = y == cfg["class"] if cfg["class"] is not None else torch.ones_like(y) > 0
             y_target = targets_for(y, self.data.class_index(target), classes)
             index = torch.nonzero(keep & (y_target != y)).squeeze(1)[: cfg.limit]
@@ -347,12 +354,10 @@ class Session:
             )
         return x[index], y[index], y_target
 
-    @cache  # noqa: B019
+    @per_session
     def models(self, latent: str | None) -> Models:
         """What a method computes with; ``latent`` names the autoencoder it searches in
         (``autoencoder``, ``vae``) or is ``None`` for the input space."""
-        if latent not in (None, "autoencoder", "vae"):
-            raise UserError(f"unknown method.latent '{latent}'; choose one of: autoencoder, vae")
         x, y = self.split("train")
         search = None if latent is None else getattr(self, latent)
 
@@ -376,7 +381,7 @@ class Session:
         return METHODS.build(method.name, models, progress=self.progress,
                              **options(method, *PIPELINE_KEYS))  # fmt: skip
 
-    @cache  # noqa: B019
+    @per_session
     def counterfactuals(self, name: str) -> Counterfactuals:
         """The counterfactuals of method ``name`` (a key of :attr:`methods`)."""
         method = self.methods[name]

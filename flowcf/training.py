@@ -2,10 +2,11 @@
 checkpoints to resume from), and the objectives a flow can be trained by."""
 
 import copy
+import inspect
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 import torch
@@ -18,8 +19,9 @@ from flowcf.flows import Flow
 from flowcf.flows.cnf import flow_matching_loss
 from flowcf.io import atomic_write
 from flowcf.registry import Registry
+from flowcf.rules import Count, Natural, NonNegative, Positive, check_options
 
-__all__ = ["OBJECTIVES", "adam", "fit", "mean_loss"]
+__all__ = ["OBJECTIVES", "TRAIN_OPTIONS", "adam", "check_train", "fit", "mean_loss"]
 
 log = logging.getLogger(__name__)
 
@@ -62,12 +64,12 @@ def fit(
     train: tuple[Tensor, Tensor],
     val: tuple[Tensor, Tensor],
     *,
-    epochs: int,
-    batch_size: int,
-    lr: float,
-    weight_decay: float = 0.0,
-    patience: int | None = None,
-    minutes: float | None = None,
+    epochs: Count,
+    batch_size: Count,
+    lr: Positive,
+    weight_decay: NonNegative = 0.0,
+    patience: Natural | None = None,
+    minutes: NonNegative | None = None,
     amp: bool = False,
     checkpoint: Path | None = None,
     checkpoint_every: float = 10.0,
@@ -92,8 +94,6 @@ def fit(
         Training summary: best validation loss, the epoch it was reached, epochs run and
         wall-clock seconds.
     """
-    if lr <= 0 or epochs < 1 or batch_size < 1:
-        raise UserError(f"{desc}: lr, epochs and batch_size must be positive")
     x, y = train
     optimizer = adam(model.parameters(), lr, weight_decay)
     device = x.device.type
@@ -155,3 +155,13 @@ def fit(
     model.eval()
     seconds = time.perf_counter() - start
     return {"best_val_loss": best[0], "best_epoch": best[1], "epochs": epoch, "seconds": seconds}
+
+
+#: The options of a ``train`` config section: :func:`fit`'s settings (callers pass the rest).
+TRAIN_OPTIONS = ("epochs", "batch_size", "lr", "weight_decay", "patience", "minutes")
+
+
+def check_train(key: str, options: Mapping) -> None:
+    """Checks the ``train`` config section ``key`` against :func:`fit`'s settings."""
+    parameters = inspect.signature(fit).parameters
+    check_options(key, options, {k: parameters[k] for k in TRAIN_OPTIONS}, "training")

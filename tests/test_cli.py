@@ -10,27 +10,6 @@ def test_help_lists_stages_and_choices(flowcf):
         assert word in out
 
 
-def test_unknown_stage_is_one_line_with_exit_code_2(flowcf):
-    process = flowcf("trian", check=False)
-    assert process.returncode == 2
-    assert process.stderr.strip().count("\n") == 0
-    assert "choose one of: train, explain, evaluate, run, report" in process.stderr
-
-
-def test_unknown_choice_lists_the_valid_ones(flowcf):
-    process = flowcf("run", "data=moon", check=False)
-    assert process.returncode == 2
-    assert process.stderr.strip().count("\n") == 0
-    assert "unknown data 'moon'" in process.stderr and "moons" in process.stderr
-
-
-def test_unknown_registry_option_is_a_user_error(flowcf):
-    process = flowcf("train", *TINY, "+model.colour=red", check=False)
-    assert process.returncode == 2
-    assert "colour" in process.stderr
-    assert "Traceback" not in process.stderr
-
-
 def test_hydra_flags_pass_through(flowcf):
     out = flowcf("explain", "data=circles", "--cfg", "job").stdout
     assert "name: circles" in out and "stage: explain" in out

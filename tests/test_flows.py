@@ -189,7 +189,7 @@ def test_base_errors_are_user_errors(name: str):
         FLOWS.build(name, 2, 2, base="gaussian")
     with pytest.raises(UserError, match="at most 2 context features, got 3"):
         FLOWS.build(name, 2, 3, base="plugen")
-    with pytest.raises(UserError, match="sigma > 0"):
+    with pytest.raises(UserError, match=r"sigma must be a number > 0, got 0\.0"):
         FLOWS.build(name, 2, 2, base="plugen", sigma=0.0)
 
 

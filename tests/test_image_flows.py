@@ -170,7 +170,7 @@ def test_pixel_space_from_the_cli(flowcf, tmp_path):
 
     vector_flow = flowcf("train", *TINY_PIXEL, "model=maf", check=False)
     assert vector_flow.returncode == 2
-    assert "unknown image flow 'maf'; choose one of: glow, realnvp" in vector_flow.stderr
+    assert "model.name must be one of: glow, realnvp, got 'maf'" in vector_flow.stderr
     latent = flowcf("explain", *TINY_PIXEL, "method=place", "autoencoder.train.epochs=1",
                     check=False)  # fmt: skip
     assert latent.returncode == 2

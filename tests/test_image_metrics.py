@@ -1,5 +1,6 @@
 """Image metrics: the Fréchet distance against closed forms, FID and LPIPS on tiny images."""
 
+import gc
 import logging
 import math
 import re
@@ -15,6 +16,7 @@ from flowcf.errors import UserError
 from flowcf.losses import LOSSES, Candidate, Models, build_terms
 from flowcf.methods import Counterfactuals
 from flowcf.metrics import EvaluationContext, compute_metrics
+from flowcf.metrics import fid as fid_module
 from flowcf.metrics.fid import (
     feature_frechet_distance,
     find_inception,
@@ -203,6 +205,11 @@ def test_image_metrics_through_compute_metrics(alexnet, caplog, tmp_path):
     assert values["validity"] == 0.75
     assert values["lpips"] > 0 and values["lpips_rand"] > 0
     assert values["fid"] == pytest.approx(0, abs=1e-6)  # the reference is the valid set itself
+    assert compute_metrics(["fid"], ctx) == {"fid": values["fid"]}  # its features are kept
+    assert ctx.x_real in fid_module._REAL
+    del ctx
+    gc.collect()
+    assert len(fid_module._REAL) == 0  # and go with the real images
 
 
 def test_image_metrics_of_no_valid_counterfactual_are_nan():

@@ -83,7 +83,7 @@ def test_latent_distance_uses_the_codes():
 
 
 def test_unknown_loss_and_bad_options_are_user_errors():
-    with pytest.raises(UserError, match="choose one of"):
+    with pytest.raises(UserError, match=r"losses\.decision\.name must be one of: ce, "):
         build_terms(models(2), {"decision": {"name": "hinge"}})
     with pytest.raises(UserError, match="epsilon"):
         build_terms(models(2), {"decision": {"name": "margin", "epsilon": 0.1}})

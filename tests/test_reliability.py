@@ -84,28 +84,15 @@ def test_sigterm_mid_training_then_resume_ends_as_an_uninterrupted_training(flow
         assert torch.equal(value, states[1][key]), key
 
 
-#: A user mistake found before anything trains, and the message it gives.
+#: A user mistake found in the data before anything trains, and the message it gives (those
+#: the config alone decides are in test_checks.py, in-process).
 EARLY_MISTAKES = [
-    ([*TINY, "model.typo=3"], "Could not override 'model.typo'. To append to your config use +"),
-    ([*TINY, "model.layers=["], "no viable alternative at input '['"),
-    ([*TINY, "seed=-1"], "seed must be a whole number ≥ 0, got -1"),
-    ([*TINY, "threads=0"], "threads must be at least 1, got 0"),
-    ([*TINY, "device=tpu"], "unknown device 'tpu'; choose one of: auto, cpu, cuda"),
-    ([*TINY, "data.noise=-1"], "data.noise must be ≥ 0, got -1"),
     (["data=mnist", "data.root=/nowhere"], "MNIST not found: looked in /nowhere/mnist"),
-    (["data=csv", "data.path=/nowhere.csv"], "data.schema is required: set data.schema=<yaml>"),
     (["EMPTY_CSV"], "table.csv has no data rows"),
-    ([*TINY, "-m", "--cfg", "job"], "--multirun and --cfg exclude each other; pass one of them"),
 ]
 #: A user mistake found once the classifier and the flow exist, and the message it gives.
 LATE_MISTAKES = [
-    (["model.layers=abc"], "flow 'realnvp': layers must be int, got 'abc'"),
-    (["model.train.lr=-0.1"], "lr, epochs and batch_size must be positive"),
-    (["method.lr=-1"], "lr and max_steps must be positive and patience ≥ 0, got lr=-1"),
-    (["method.losses.decision.eps=-0.1"], "eps must be ≥ 0, got -0.1"),
-    (["method.losses.distance.weight=-1"], "loss 'distance': weight must be ≥ 0, got -1.0"),
     (["method.target=7"], "method.target must be 'next' or a class in 0..1, got 7"),
-    (["factuals.class=1", "method.target=1"], "method.target 1 is factuals.class itself"),
 ]
 
 

@@ -63,9 +63,9 @@ def test_joblib_sweep_writes_the_aggregated_table_and_skips_finished_runs(flowcf
 
 
 def test_a_failed_run_does_not_end_the_sweep_and_the_report_counts_it(flowcf, tmp_path):
-    # epochs=0 is a user error in one of the two runs
-    small = [arg for arg in SMALL if not arg.startswith("classifier.train.epochs")]
-    flowcf("run", "-m", "method=wachter", "classifier.train.epochs=20,0", *small,
+    # target 7 of two classes is a user error of one of the two runs, found once the data is
+    # read (a value the config alone rules out fails the whole sweep before it starts)
+    flowcf("run", "-m", "method=wachter", "method.target=next,7", *SMALL,
            "hydra.sweep.dir=sweep")  # fmt: skip
     assert len(list((tmp_path / "sweep").rglob("failed.txt"))) == 1
     process = flowcf("report", "sweep")
@@ -83,20 +83,19 @@ def test_submitit_local_runs_one_job_end_to_end(flowcf, tmp_path):
 def test_an_optuna_search_of_four_trials_goes_on_past_failed_ones_and_names_its_best(
     flowcf, tmp_path
 ):
-    # classifier.train.epochs=0 is a user error: those trials fail (no value for Optuna), the
+    # target 7 of two classes is a user error: those trials fail (no value for Optuna), the
     # others return the validity-weighted log density, scored though metrics.names omits it
-    small = [arg for arg in SMALL if not arg.startswith("classifier.train.epochs")]
     process = flowcf("run", "-m", "hparams_search=ppcef_moons", "hydra.sweeper.n_trials=4",
-                     "classifier.train.epochs=choice(20,0)", "metrics.names=[validity]",
-                     "objective=validity_weighted_log_density", *small,
+                     "method.target=choice(next,7)", "metrics.names=[validity]",
+                     "objective=validity_weighted_log_density", *SMALL,
                      "hydra.sweep.dir=sweep")  # fmt: skip
     failed = list((tmp_path / "sweep").rglob("failed.txt"))
     assert 1 <= len(failed) < 4
     assert (process.stdout + process.stderr).count("Failed experiment") == len(failed)
     best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
-    assert best["best_params"]["classifier.train.epochs"] == 20
+    assert best["best_params"]["method.target"] == "next"
     assert set(best["best_params"]) == {
-        "classifier.train.epochs",
+        "method.target",
         "method.losses.decision.weight",
         "method.losses.plausibility.weight",
     }

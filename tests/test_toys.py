@@ -136,8 +136,6 @@ def test_split_and_scale_keeps_rows_together():
     "kwargs, match",
     [
         ({"scaling": "robust"}, "standard, minmax"),
-        ({"val": 0.5, "test": 0.5}, "val"),
-        ({"val": 0.0}, "val"),
         ({"n_samples": 4}, "cannot be split"),
     ],
 )

@@ -27,9 +27,11 @@ from torch import Tensor
 from flowcf.data.constraints import Constraints
 from flowcf.errors import UserError
 from flowcf.registry import Registry
+from flowcf.rules import one_of
 
 __all__ = [
     "DATASETS",
+    "SCALING",
     "SCALINGS",
     "Attributes",
     "Dataset",
@@ -43,6 +45,7 @@ DATASETS = Registry("dataset")
 
 SCALINGS = ("standard", "minmax")
 """Valid values of ``data.scaling``."""
+SCALING = one_of(*SCALINGS)
 
 
 @dataclass
@@ -184,12 +187,8 @@ def split_indices(
         folds: The number of cross-validation folds :math:`K \\geq 2`, or ``None``.
         fold: Which fold is the test set, in :math:`0, \\dots, K - 1`.
     """
-    if folds is not None and (folds < 2 or not 0 <= fold < folds):
-        raise UserError(f"need folds ≥ 2 and 0 ≤ fold < folds, got folds={folds}, fold={fold}")
     if folds is not None:
         test = 1 / folds
-    if val <= 0 or test <= 0 or val + test >= 1:
-        raise UserError(f"need 0 < val, 0 < test and val + test < 1, got val={val}, test={test}")
     rows = np.arange(len(y))
     try:
         if folds is None:
@@ -208,8 +207,7 @@ def split_indices(
 def fit_scaler(x_train: np.ndarray, scaling: str) -> tuple[np.ndarray, np.ndarray]:
     """The ``(shift, scale)`` that map training features to zero mean and unit (population) std
     (``"standard"``) or to :math:`[0, 1]` (``"minmax"``); a constant feature keeps scale 1."""
-    if scaling not in SCALINGS:
-        raise UserError(f"unknown scaling '{scaling}'; choose one of: {', '.join(SCALINGS)}")
+    SCALING.check("data.scaling", scaling)
     if scaling == "standard":
         shift, scale = x_train.mean(axis=0), x_train.std(axis=0)
     else:

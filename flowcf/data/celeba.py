@@ -193,8 +193,6 @@ def load(cfg: Mapping, seed: int) -> Dataset:
             f"{ATTRIBUTES_FILE}, e.g. {missing[0]}"
         )
     size, crop, workers = cfg.get("size", 64), cfg.get("crop", 178), cfg.get("workers", 0)
-    if size < 1 or crop < 1 or workers < 0:
-        raise UserError(f"celeba: size and crop must be positive and workers ≥ 0, got {cfg}")
     codes = np.asarray([partition[f] for f in files])
     rng = np.random.default_rng(seed)
     columns = [names.index(a) for a in context]

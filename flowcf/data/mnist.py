@@ -166,8 +166,6 @@ def load(cfg: Mapping, seed: int) -> Dataset:
     test = _subset(y_test, cfg.get("test_size"), seed, "test_size")
 
     size = cfg.get("size", 32)
-    if size < 1:
-        raise UserError(f"mnist: size must be positive, got {size}")
     return Dataset(
         x_train=_images(x_rest[fit], size),
         y_train=torch.from_numpy(y_rest[fit]),

@@ -34,7 +34,6 @@ import numpy as np
 from sklearn.datasets import make_blobs, make_circles, make_moons
 
 from flowcf.data.base import DATASETS, Dataset, split_and_scale
-from flowcf.errors import UserError
 
 __all__ = ["TOYS", "toy"]
 
@@ -51,8 +50,6 @@ def toy(name: str) -> Callable[[ToyGenerator], ToyGenerator]:
     def decorator(generate: ToyGenerator) -> ToyGenerator:
         @DATASETS.register(name)
         def load(cfg: Mapping, seed: int) -> Dataset:
-            if cfg["noise"] < 0:
-                raise UserError(f"data.noise must be ≥ 0, got {cfg['noise']}")
             x, y = generate(cfg["n_samples"], cfg["noise"], seed)
             return split_and_scale(
                 x,

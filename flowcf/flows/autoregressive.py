@@ -22,7 +22,8 @@ from torch import Tensor, nn
 from flowcf.flows import FLOWS
 from flowcf.flows.base import Flow, Transform
 from flowcf.flows.coupling import soft_clamp
-from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
+from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
+from flowcf.rules import Count, Natural, Positive
 
 __all__ = ["MADE", "MaskedAffine", "MaskedLinear", "autoregressive_orders", "maf"]
 
@@ -144,13 +145,13 @@ def maf(
     dim: int,
     context_dim: int = 0,
     *,
-    layers: int = 5,
-    hidden: int = 64,
-    depth: int = 2,
-    scale_clamp: float = 2.0,
+    layers: Count = 5,
+    hidden: Count = 64,
+    depth: Natural = 2,
+    scale_clamp: Positive = 2.0,
     random_order: bool = False,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
+    base: Base = "normal",
+    sigma: Positive = PLUGEN_SIGMA,
 ) -> Flow:
     """A masked autoregressive flow: MADE-conditioned affine layers.
 

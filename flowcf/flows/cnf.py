@@ -24,6 +24,8 @@ References:
     | https://arxiv.org/abs/2210.02747
 """
 
+from typing import Annotated
+
 import torch
 from torch import Tensor
 from torchdiffeq import odeint
@@ -32,8 +34,9 @@ from flowcf.errors import UserError
 from flowcf.flows import FLOWS
 from flowcf.flows.base import Flow, Transform
 from flowcf.flows.coupling import MLP
-from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
+from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
 from flowcf.registry import Registry
+from flowcf.rules import Count, Natural, Positive, one_of
 
 __all__ = ["TRACES", "ContinuousTransform", "cnf", "flow_matching_loss"]
 
@@ -135,14 +138,14 @@ def cnf(
     dim: int,
     context_dim: int = 0,
     *,
-    hidden: int = 64,
-    depth: int = 3,
-    trace: str = "auto",
+    hidden: Count = 64,
+    depth: Natural = 3,
+    trace: Annotated[str, one_of("auto", *TRACES)] = "auto",
     solver: str = "dopri5",
-    atol: float = 1e-5,
-    rtol: float = 1e-5,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
+    atol: Positive = 1e-5,
+    rtol: Positive = 1e-5,
+    base: Base = "normal",
+    sigma: Positive = PLUGEN_SIGMA,
 ) -> Flow:
     """A continuous normalizing flow: one ODE transform and a base.
 

@@ -22,7 +22,8 @@ from torch import Tensor, nn
 
 from flowcf.flows import FLOWS
 from flowcf.flows.base import Flow, Transform
-from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
+from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
+from flowcf.rules import Count, Natural, Positive
 
 __all__ = [
     "MLP",
@@ -233,12 +234,12 @@ def realnvp(
     dim: int,
     context_dim: int = 0,
     *,
-    layers: int = 8,
-    hidden: int = 64,
-    depth: int = 2,
-    scale_clamp: float = 2.0,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
+    layers: Count = 8,
+    hidden: Count = 64,
+    depth: Natural = 2,
+    scale_clamp: Positive = 2.0,
+    base: Base = "normal",
+    sigma: Positive = PLUGEN_SIGMA,
 ) -> Flow:
     """A RealNVP flow: affine couplings with alternating masks.
 
@@ -273,11 +274,11 @@ def nice(
     dim: int,
     context_dim: int = 0,
     *,
-    layers: int = 8,
-    hidden: int = 64,
-    depth: int = 2,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
+    layers: Count = 8,
+    hidden: Count = 64,
+    depth: Natural = 2,
+    base: Base = "normal",
+    sigma: Positive = PLUGEN_SIGMA,
 ) -> Flow:
     """A NICE flow: additive couplings with alternating masks and a diagonal scaling.
 

@@ -11,6 +11,7 @@ base dimensions (:class:`PluGeNNormal`).
 """
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -18,8 +19,9 @@ from torch import Tensor, nn
 
 from flowcf.errors import UserError
 from flowcf.registry import Registry
+from flowcf.rules import one_of
 
-__all__ = ["BASES", "PLUGEN_SIGMA", "PluGeNNormal", "StandardNormal", "build_base"]
+__all__ = ["BASES", "PLUGEN_SIGMA", "Base", "PluGeNNormal", "StandardNormal", "build_base"]
 
 #: The default :math:`\sigma` of :class:`PluGeNNormal`, the default ``--sigma`` of the PluGeN
 #: authors' StyleGAN experiments (they also decay it during training, which flowcf does not).
@@ -152,6 +154,10 @@ def _normal(dim: int, context_dim: int, sigma: float) -> tuple[nn.Module, int]:
 @BASES.register("plugen")
 def _plugen(dim: int, context_dim: int, sigma: float) -> tuple[nn.Module, int]:
     return PluGeNNormal(dim, context_dim, sigma), 0
+
+
+#: A flow factory's ``base`` option: a name in :data:`BASES`.
+Base = Annotated[str, one_of(*BASES)]
 
 
 def build_base(

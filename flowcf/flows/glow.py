@@ -18,7 +18,8 @@ from torch import Tensor, nn
 from flowcf.flows import FLOWS
 from flowcf.flows.base import Flow, Transform
 from flowcf.flows.coupling import AffineCoupling, alternating_masks
-from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
+from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
+from flowcf.rules import Count, Natural, Positive
 
 __all__ = ["ActNorm", "LULinear", "glow"]
 
@@ -116,12 +117,12 @@ def glow(
     dim: int,
     context_dim: int = 0,
     *,
-    layers: int = 8,
-    hidden: int = 64,
-    depth: int = 2,
-    scale_clamp: float = 2.0,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
+    layers: Count = 8,
+    hidden: Count = 64,
+    depth: Natural = 2,
+    scale_clamp: Positive = 2.0,
+    base: Base = "normal",
+    sigma: Positive = PLUGEN_SIGMA,
 ) -> Flow:
     """A Glow flow for vectors: ``layers`` steps of ActNorm, LU linear map, affine coupling.
 

@@ -17,6 +17,7 @@ References:
 
 import math
 from collections.abc import Callable, Sequence
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -26,8 +27,9 @@ from flowcf.errors import UserError
 from flowcf.flows import IMAGE_FLOWS
 from flowcf.flows.base import Flow, Transform
 from flowcf.flows.coupling import AffineCoupling
-from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
+from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
 from flowcf.flows.glow import ActNorm, LULinear
+from flowcf.rules import Count, Positive, between
 
 __all__ = ["Logit", "Multiscale", "bits_per_dim", "dequantize", "glow", "realnvp"]
 
@@ -168,14 +170,14 @@ def realnvp(
     shape: Shape,
     context_dim: int = 0,
     *,
-    levels: int = 3,
-    layers: int = 4,
-    hidden: int = 64,
-    depth: int = 2,
-    scale_clamp: float = 2.0,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
-    alpha: float = 0.05,
+    levels: Count = 3,
+    layers: Count = 4,
+    hidden: Count = 64,
+    depth: Count = 2,
+    scale_clamp: Positive = 2.0,
+    base: Base = "normal",
+    sigma: Positive = PLUGEN_SIGMA,
+    alpha: Annotated[float, between(0, 0.5)] = 0.05,
 ) -> Flow:
     """A multiscale RealNVP for images: per level, ``layers`` affine couplings with
     convolutional conditioners whose masks cycle through the two checkerboards and the two
@@ -216,14 +218,14 @@ def glow(
     shape: Shape,
     context_dim: int = 0,
     *,
-    levels: int = 3,
-    layers: int = 4,
-    hidden: int = 64,
-    depth: int = 2,
-    scale_clamp: float = 2.0,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
-    alpha: float = 0.05,
+    levels: Count = 3,
+    layers: Count = 4,
+    hidden: Count = 64,
+    depth: Count = 2,
+    scale_clamp: Positive = 2.0,
+    base: Base = "normal",
+    sigma: Positive = PLUGEN_SIGMA,
+    alpha: Annotated[float, between(0, 0.5)] = 0.05,
 ) -> Flow:
     """A multiscale Glow for images: per level, ``layers`` steps of ActNorm, an invertible 1×1
     convolution in LU form and an affine coupling of half the channels.

@@ -23,7 +23,8 @@ from torch import Tensor, nn
 from flowcf.errors import UserError
 from flowcf.flows import FLOWS
 from flowcf.flows.base import Flow, Transform
-from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
+from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
+from flowcf.rules import Count, Positive
 
 __all__ = ["ContextAffine", "Planar", "Radial", "layer_flow"]
 
@@ -131,9 +132,9 @@ def layer_flow(
     dim: int,
     context_dim: int = 0,
     *,
-    layers: int = 16,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
+    layers: Count = 16,
+    base: Base = "normal",
+    sigma: Positive = PLUGEN_SIGMA,
 ) -> Flow:
     """A flow of ``layers`` layers of one kind, registered as ``planar`` (:class:`Planar`:
     densities only, no inverse, no sampling) and ``radial`` (:class:`Radial`).

@@ -17,7 +17,8 @@ from torch import Tensor
 
 from flowcf.flows import FLOWS
 from flowcf.flows.base import Flow, Transform
-from flowcf.flows.distributions import PLUGEN_SIGMA, build_base
+from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
+from flowcf.rules import Count, Natural, Positive
 
 __all__ = ["ZUKO_FLOWS", "ZukoTransform", "zuko_flow"]
 
@@ -76,12 +77,12 @@ def zuko_flow(
     dim: int,
     context_dim: int = 0,
     *,
-    layers: int = 3,
-    hidden: int = 64,
-    depth: int = 2,
+    layers: Count = 3,
+    hidden: Count = 64,
+    depth: Natural = 2,
     random_order: bool = False,
-    base: str = "normal",
-    sigma: float = PLUGEN_SIGMA,
+    base: Base = "normal",
+    sigma: Positive = PLUGEN_SIGMA,
 ) -> Flow:
     """A zuko flow's transforms with a flowcf base.
 

@@ -7,7 +7,7 @@ it is finished it stops changing, and the loop ends when all are finished or at 
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
@@ -15,8 +15,9 @@ from tqdm.auto import tqdm
 
 from flowcf.data.constraints import Constraints
 from flowcf.errors import UserError
-from flowcf.losses import Candidate, Models, build_terms
+from flowcf.losses import Candidate, Models, Terms, build_terms
 from flowcf.registry import Registry
+from flowcf.rules import Count, Natural, Positive, one_of
 
 __all__ = ["METHODS", "CounterfactualMethod", "Counterfactuals", "GradientSearch", "targets_for"]
 
@@ -146,22 +147,13 @@ class GradientSearch(CounterfactualMethod):
         self,
         models: Models,
         *,
-        losses: dict,
-        lr: float,
-        max_steps: int,
-        patience: int = 0,
-        unfinished: str = "last",
+        losses: Terms,
+        lr: Positive,
+        max_steps: Count,
+        patience: Natural = 0,
+        unfinished: Annotated[str, one_of(*UNFINISHED)] = "last",
         progress: bool = True,
     ):
-        if lr <= 0 or max_steps < 1 or patience < 0:
-            raise UserError(
-                f"lr and max_steps must be positive and patience ≥ 0, got lr={lr}, "
-                f"max_steps={max_steps}, patience={patience}"
-            )
-        if unfinished not in UNFINISHED:
-            raise UserError(
-                f"unknown unfinished '{unfinished}'; choose one of: {', '.join(UNFINISHED)}"
-            )
         self.models = models
         start = time.perf_counter()
         self.terms, self.weights = build_terms(models, losses)  # CLARITY's ensemble trains here

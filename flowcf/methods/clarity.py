@@ -25,6 +25,7 @@ from flowcf.errors import UserError
 from flowcf.losses import LOSSES, Candidate, LossTerm, Models
 from flowcf.methods.base import METHODS, GradientSearch
 from flowcf.models.classifiers import CLASSIFIERS
+from flowcf.rules import Count, Natural, Positive
 from flowcf.training import fit
 
 __all__ = ["CLARITY", "LatentEnsemble"]
@@ -49,17 +50,15 @@ class LatentEnsemble(LossTerm):
     def __init__(
         self,
         models: Models,
-        members: int = 5,
-        hidden: int = 128,
-        depth: int = 2,
-        epochs: int = 20,
-        batch_size: int = 256,
-        lr: float = 1e-3,
+        members: Count = 5,
+        hidden: Count = 128,
+        depth: Natural = 2,
+        epochs: Count = 20,
+        batch_size: Count = 256,
+        lr: Positive = 1e-3,
     ):
         if models.autoencoder is None:
             raise UserError("ensemble_ce searches a latent space: set method.latent=vae")
-        if members < 1:
-            raise UserError(f"ensemble_ce: members must be ≥ 1, got {members}")
         with torch.no_grad():
             codes = torch.cat([models.autoencoder.encode(x) for x in models.x_train.split(512)])
             labels = torch.cat(

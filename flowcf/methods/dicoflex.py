@@ -23,6 +23,7 @@ References:
 
 import logging
 import time
+from typing import Annotated
 
 import torch
 from torch import Tensor
@@ -32,7 +33,8 @@ from flowcf.errors import UserError
 from flowcf.flows import FLOWS
 from flowcf.losses import Models
 from flowcf.methods.base import METHODS, CounterfactualMethod, Counterfactuals
-from flowcf.training import fit
+from flowcf.rules import Count, Fraction, Node, Positive, each, rule_of
+from flowcf.training import check_train, fit
 
 __all__ = ["DiCoFlex", "weighted_distance"]
 
@@ -74,23 +76,19 @@ class DiCoFlex(CounterfactualMethod):
         self,
         models: Models,
         *,
-        flow: dict,
-        train: dict,
-        neighbours: int = 16,
-        alpha: float = 100.0,
-        p_values: list[float] = (1.0, 2.0),
-        mask_rate: float = 0.5,
-        draws: int = 4,
+        flow: Annotated[dict, Node(lambda key, node: FLOWS.check_node(key, node, skip=2))],
+        train: Annotated[dict, Node(check_train)],
+        neighbours: Count = 16,
+        alpha: Positive = 100.0,
+        p_values: Annotated[list[float], each(rule_of(Positive))] = (1.0, 2.0),
+        mask_rate: Fraction = 0.5,
+        draws: Count = 4,
         mask: list[str] | None = None,
-        p: float = 1.0,
-        num_samples: int = 100,
-        temperature: float = 0.8,
+        p: Positive = 1.0,
+        num_samples: Count = 100,
+        temperature: Positive = 0.8,
         progress: bool = True,
     ):
-        if min(neighbours, draws, num_samples) < 1 or p <= 0 or temperature <= 0:
-            raise UserError(
-                "dicoflex: neighbours, draws, num_samples, p and temperature must be > 0"
-            )
         self.models, self.alpha, self.progress = models, alpha, progress
         self.dim = models.x_train.shape[1]
         self.columns = self._columns()

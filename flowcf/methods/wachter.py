@@ -9,11 +9,14 @@ References:
     | GDPR (Wachter, Mittelstadt, Russell, 2017) https://arxiv.org/abs/1711.00399
 """
 
+from typing import Annotated
+
 from torch import Tensor
 
 from flowcf.errors import UserError
-from flowcf.losses import Models
+from flowcf.losses import Models, Terms
 from flowcf.methods.base import METHODS, GradientSearch
+from flowcf.rules import Count, Positive, at_least
 
 __all__ = ["Wachter"]
 
@@ -26,18 +29,16 @@ class Wachter(GradientSearch):
         self,
         models: Models,
         *,
-        losses: dict,
-        lr: float,
-        max_steps: int,
-        lambda_growth: float = 2.0,
-        lambda_every: int = 100,
+        losses: Terms,
+        lr: Positive,
+        max_steps: Count,
+        lambda_growth: Annotated[float, at_least(1)] = 2.0,
+        lambda_every: Count = 100,
         progress: bool = True,
     ):
         super().__init__(models, losses=losses, lr=lr, max_steps=max_steps, progress=progress)
         if "decision" not in self.terms:
             raise UserError("wachter needs a 'decision' loss term for λ to weight")
-        if lambda_growth < 1 or lambda_every < 1:
-            raise UserError("wachter: lambda_growth must be ≥ 1 and lambda_every ≥ 1")
         self.lambda_growth, self.lambda_every = lambda_growth, lambda_every
 
     def schedule(self, step: int, active: Tensor, weights: dict[str, Tensor]) -> None:

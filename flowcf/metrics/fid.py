@@ -47,6 +47,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+from torch.utils.weak import WeakIdKeyDictionary
 
 from flowcf.errors import UserError
 from flowcf.metrics.base import EvaluationContext, metric
@@ -184,18 +185,14 @@ def fid(context: EvaluationContext) -> float:
     size = context.options.get("batch_size", 64)
     # The methods of a run share the real set: its features are computed once.
     key = (tuple(cfs.y_target.unique().tolist()), str(path), size)
-    cached = _REAL.get("last")
-    if (
-        cached is None
-        or cached[0] is not context.x_real
-        or cached[1] is not context.y_real
-        or (cached[2] != key)
-    ):
-        features = inception_features(x_real, network, size)
-        _REAL["last"] = (context.x_real, context.y_real, key, features)
-    return feature_frechet_distance(inception_features(x_cf, network, size), _REAL["last"][3])
+    cached = _REAL.get(context.x_real)
+    if cached is None or cached[0] is not context.y_real or cached[1] != key:
+        _REAL[context.x_real] = (context.y_real, key, inception_features(x_real, network, size))
+    return feature_frechet_distance(
+        inception_features(x_cf, network, size), _REAL[context.x_real][2]
+    )
 
 
-#: The last real set's features with its images, labels and (targets, network, batch size). The
-#: tensors are held, so a match by identity cannot be another set that reuses their memory.
-_REAL: dict = {}
+#: Real sets' features by their images, with their labels and (targets, network, batch size);
+#: an entry goes with its images, so a dropped session's real set and features are freed.
+_REAL = WeakIdKeyDictionary()

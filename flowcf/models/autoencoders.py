@@ -39,6 +39,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits
 
 from flowcf.errors import UserError
 from flowcf.registry import Registry
+from flowcf.rules import Count, NonNegative
 
 __all__ = ["AUTOENCODERS", "ConvAutoencoder", "ConvVAE", "IdentityAutoencoder"]
 
@@ -67,9 +68,9 @@ class ConvAutoencoder(nn.Module):
         self,
         shape: tuple[int, ...],
         *,
-        latent_dim: int = 32,
-        channels: int = 16,
-        depth: int | None = None,
+        latent_dim: Count = 32,
+        channels: Count = 16,
+        depth: Count | None = None,
     ):
         super().__init__()
         if len(shape) != 3:
@@ -81,7 +82,7 @@ class ConvAutoencoder(nn.Module):
         c, h, w = shape
         if depth is None:
             depth = max((min(h, w) // 4).bit_length() - 1, 1)
-        if depth < 1 or h % 2**depth or w % 2**depth:
+        if h % 2**depth or w % 2**depth:
             raise UserError(
                 f"autoencoder: image size {h}x{w} must be divisible by 2**depth = {2**depth}"
             )
@@ -152,10 +153,10 @@ class ConvVAE(ConvAutoencoder):
         self,
         shape: tuple[int, ...],
         *,
-        latent_dim: int = 16,
-        channels: int = 16,
-        depth: int | None = None,
-        beta: float = 1.0,
+        latent_dim: Count = 16,
+        channels: Count = 16,
+        depth: Count | None = None,
+        beta: NonNegative = 1.0,
     ):
         super().__init__(shape, latent_dim=latent_dim, channels=channels, depth=depth)
         self.beta = beta

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from flowcf.errors import UserError
 from flowcf.registry import Registry
+from flowcf.rules import Count, Fraction, Natural
 
 __all__ = ["CLASSIFIERS", "predict_proba"]
 
@@ -34,7 +35,7 @@ def predict_proba(classifier: nn.Module, x: Tensor) -> Tensor:
 
 @CLASSIFIERS.register("mlp")
 def mlp(
-    shape: tuple[int, ...], num_classes: int, *, hidden: int = 64, depth: int = 2
+    shape: tuple[int, ...], num_classes: int, *, hidden: Count = 64, depth: Natural = 2
 ) -> nn.Module:
     """A multilayer perceptron on the flattened input, ``depth`` hidden ReLU layers of width
     ``hidden``."""
@@ -56,9 +57,9 @@ def cnn(
     shape: tuple[int, ...],
     num_classes: int,
     *,
-    channels: int = 16,
-    hidden: int = 128,
-    dropout: float = 0.25,
+    channels: Count = 16,
+    hidden: Count = 128,
+    dropout: Fraction = 0.25,
 ) -> nn.Module:
     """A small LeNet-style convolutional network for images of shape ``(C, H, W)``.
 

@@ -1,0 +1,27 @@
+"""A Session frees its data and models when dropped, as a sweep of many runs in one process
+(the basic launcher, Optuna) needs."""
+
+import gc
+import weakref
+
+from conftest import TINY
+from hydra import compose, initialize_config_dir
+
+from flowcf.cli import CONFIG_DIR
+from flowcf.session import Session
+
+
+def test_dropped_sessions_are_collected_with_their_data_and_models(tmp_path):
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=[*TINY, "threads=1", f"paths.store={tmp_path}"])
+    alive = []
+    for run in range(3):  # the first trains, the others load from the store
+        session = Session(cfg, tmp_path / f"run{run}")
+        cfs = session.counterfactuals("ppcef")  # data, classifier, flow, factuals, models
+        assert session.counterfactuals("ppcef") is cfs  # still cached for the session's life
+        assert session.factuals("next") is session.factuals("next")
+        parts = (session, session.data, session.classifier, session.flow, session.models(None))
+        alive += [weakref.ref(part) for part in (*parts, session.split("train")[0], cfs)]
+        del session, cfs, parts
+    gc.collect()
+    assert [ref() for ref in alive] == [None] * len(alive)
