@@ -1,5 +1,9 @@
 """Image splits streamed from a uint8 file index as the float tensor they stand for."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 import torch
 from torch import nn
@@ -63,22 +67,67 @@ class Features(nn.Module):
         return nn.functional.adaptive_avg_pool2d(self.conv(x), 3).flatten(1)
 
 
+def scores(x: torch.Tensor, x_data, names: list[str], **options) -> dict[str, float]:
+    """``names`` for counterfactuals 0.8 x[4:8] of x[:4], all valid (class 1), with ``x_data``
+    as the training split and the real images (mostly class 1)."""
+    classifier = nn.Sequential(nn.Flatten(), nn.Linear(75, 2))
+    nn.init.zeros_(classifier[1].weight), nn.init.constant_(classifier[1].bias, 0)
+    classifier[1].bias.data[1] = 1
+    cfs = Counterfactuals(x=x[:4], x_cf=x[4:8] * 0.8, y=torch.zeros(4).long(),
+                          y_target=torch.ones(4).long(), found=torch.ones(4).bool(),
+                          steps=torch.ones(4).long(), seconds=1.0)  # fmt: skip
+    y = torch.tensor([1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 1])
+    context = EvaluationContext(cfs, classifier, None, x_data, y, 2, options, x_real=x_data,
+                                y_real=y)  # fmt: skip
+    return compute_metrics(names, context)
+
+
 @pytest.mark.filterwarnings("ignore:`torch.jit:FutureWarning")
 def test_fid_against_streamed_real_images_is_fid_against_the_tensor(images, tmp_path):
     x, streamed = images
     torch.jit.save(torch.jit.script(Features()), tmp_path / "features.pt")
-    cfs = Counterfactuals(x=x[:4], x_cf=x[4:8] * 0.8, y=torch.zeros(4).long(),
-                          y_target=torch.ones(4).long(), found=torch.ones(4).bool(),
-                          steps=torch.ones(4).long(), seconds=1.0)  # fmt: skip
-    y_real = torch.tensor([1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 1])
+    options = {"fid_weights": str(tmp_path / "features.pt"), "batch_size": 3}
+    assert scores(x, streamed, ["fid"], **options) == scores(x, x, ["fid"], **options)
+    assert scores(x, x, ["fid"], **options)["fid"] > 0
 
-    def fid(x_real) -> float:
-        classifier = nn.Sequential(nn.Flatten(), nn.Linear(75, 2))
-        nn.init.zeros_(classifier[1].weight), nn.init.constant_(classifier[1].bias, 0)
-        classifier[1].bias.data[1] = 1  # every image is class 1: every counterfactual is valid
-        context = EvaluationContext(cfs, classifier, None, x, y_real, 2,
-                                    {"fid_weights": str(tmp_path / "features.pt"),
-                                     "batch_size": 3}, x_real=x_real, y_real=y_real)  # fmt: skip
-        return compute_metrics(["fid"], context)["fid"]
 
-    assert fid(streamed) == fid(x) > 0
+@pytest.mark.filterwarnings("ignore:n_neighbors")
+def test_metrics_over_the_streamed_training_split_are_those_over_the_tensor(images):
+    x, streamed = images
+    names = ["mad", "lof", "isolation_forest", "l2"]
+    assert scores(x, streamed, names) == scores(x, x, names)
+
+
+#: Trains a linear model for two epochs on random uint8 images (N, 3, 128, 128) streamed from
+#: ``argv[1]/<N>.npy``, validated on them too, for each N of ``argv[2]`` (JSON) in turn in one
+#: process, and prints the peak resident memory in bytes after each.
+FIT = """
+import json, resource, sys
+import torch
+from torch import nn
+from flowcf.data.streamed import StreamedImages, write_images
+from flowcf.training import fit
+peaks = []
+for count in json.loads(sys.argv[2]):
+    shape = (count, 3, 128, 128)
+    batches = (torch.randint(0, 256, (100, *shape[1:]), dtype=torch.uint8)
+               for _ in range(count // 100))
+    x = StreamedImages(write_images(f"{sys.argv[1]}/{count}.npy", batches, shape))
+    y = torch.arange(count) % 2
+    model = nn.Sequential(nn.AvgPool2d(16), nn.Flatten(), nn.Linear(192, 2))
+    fit(model, lambda m, x, y: nn.functional.cross_entropy(m(x), y), (x, y), (x, y), epochs=2,
+        batch_size=32, lr=1e-3, progress=False)
+    peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
+print(json.dumps(peaks))
+"""
+
+
+def test_training_on_streamed_images_holds_a_batch_not_the_split(tmp_path):
+    """Peak resident memory of ``fit`` on 600 and then on 6000 streamed images grows by less
+    than a tenth of what the 5400 extra images take as uint8 (265 MB; 1.06 GB as float32)."""
+    counts = (600, 6000)
+    process = subprocess.run([sys.executable, "-c", FIT, str(tmp_path), json.dumps(counts)],
+                             capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert process.returncode == 0, process.stderr
+    small, large = json.loads(process.stdout.splitlines()[-1])
+    assert large - small < (counts[1] - counts[0]) * 3 * 128 * 128 / 10, (small, large)

@@ -76,9 +76,8 @@ class StreamedImages:
         return self.shape[0]
 
     def __getitem__(self, index: Tensor | slice | int) -> Tensor:
-        if isinstance(index, Tensor):
-            index = index.cpu().numpy()
-        images = torch.tensor(self._array()[index])  # a copy: the map closes when it goes
+        rows = np.arange(len(self))[index.cpu().numpy() if isinstance(index, Tensor) else index]
+        images = torch.from_numpy(np.take(self._array(), rows, axis=0))  # a copy; the map closes
         return images.to(self.device).float().div_(255)
 
     def split(self, size: int) -> Iterator[Tensor]:
