@@ -16,7 +16,9 @@ def class_log_prob(flow: nn.Module, x: Tensor, y: Tensor, num_classes: int) -> T
 def class_quantiles(flow: nn.Module, x: Tensor, y: Tensor, num_classes: int, q: float) -> Tensor:
     """The ``q``-quantile of log p(x | c) over the points of each class c, shape (C,).
 
-    PPCEF's plausibility threshold τ is the median (``q=0.5``) over the training data.
+    PPCEF's plausibility threshold τ is the median (``q=0.5``) over the training data, scored
+    in chunks (``x`` may be :class:`~flowcf.data.streamed.StreamedImages`).
     """
-    log_p = class_log_prob(flow, x, y, num_classes)
+    log_p = torch.cat([class_log_prob(flow, x[i], y[i], num_classes)
+                       for i in torch.arange(len(y), device=y.device).split(512)])  # fmt: skip
     return torch.stack([log_p[y == c].quantile(q) for c in range(num_classes)])

@@ -52,7 +52,7 @@ PIPELINE_KEYS = ("target", "latent")
 #: Config keys that say where things are or how many factuals to explain, not what a model
 #: learns; left out of store keys (counterfactuals are keyed by the resolved ``factuals``), as
 #: are the data keys that located the files a data set read (``Dataset.files``).
-UNKEYED_KEYS = ("root", "download", "num_factuals", "workers")
+UNKEYED_KEYS = ("root", "download", "num_factuals", "workers", "cache")
 BATCH = 512
 #: The parts ``amp=true`` trains in mixed precision: the flow keeps float32 for its log-dets.
 AMP_GROUPS = ("classifier", "autoencoder", "vae")
@@ -151,7 +151,7 @@ class Session:
         )  # fmt: skip
         return data
 
-    @per_session  # moved to the device once: the whole split, e.g. CelebA's images
+    @per_session  # moved to the device once; streamed images are read there by batch
     def split(self, name: str) -> tuple[Tensor, Tensor]:
         """The inputs and labels of a split (``train``, ``val``, ``test``) on the device."""
         data = self.data
@@ -230,7 +230,8 @@ class Session:
         )
         if next(model.parameters(), None) is not None:
             x, _ = self.split("test")
-            error = batched(lambda v: (model.decode(model.encode(v)) - v).square(), x).mean()
+            error = batched(lambda v: (model.decode(model.encode(v)) - v).square().flatten(1)
+                            .mean(1), x).mean()  # fmt: skip
             self.summary[f"{group}_test_mse"] = error.item()
             log.info("Autoencoder %s: test reconstruction MSE %.5f", cfg.name, error.item())
         return model
@@ -267,7 +268,9 @@ class Session:
         cfg, classes = self.cfg.model, self.data.num_classes
         shape = tuple(self.encode(self.split("val")[0][:1]).shape[1:])
         registry, size, noise = (
-            (IMAGE_FLOWS, shape, dequantize) if self.pixel_space else (FLOWS, shape[0], None)
+            (IMAGE_FLOWS, shape, dequantize)
+            if self.pixel_space
+            else (FLOWS, shape[0], lambda z: z)
         )
         objective = OBJECTIVES.get(cfg.get("objective", "mle"))
 
@@ -276,7 +279,7 @@ class Session:
                                   **options(cfg, "train", "objective"))  # fmt: skip
 
         def loss(m: nn.Module, z: Tensor, y: Tensor) -> Tensor:
-            return objective(m, z if noise is None else noise(z), one_hot(y, classes).to(z.dtype))
+            return objective(m, noise(z), one_hot(y, classes).to(z.dtype))
 
         # Multi-label data (CelebA) in the latent space: p_F(z | a) on every attribute, scored
         # given the class of the first; a pixel-space image flow takes the class alone.
@@ -289,8 +292,7 @@ class Session:
                                 lambda m, z, a: objective(m.flow, z, a), encode=self.encode,
                                 labels=lambda split: getattr(attributes, split))  # fmt: skip
         x, y = self.split("test")
-        z = x if noise is None else noise(x)
-        nll = -batched(lambda i: class_log_prob(model, self.encode(z[i]), y[i], classes),
+        nll = -batched(lambda i: class_log_prob(model, self.encode(noise(x[i])), y[i], classes),
                        torch.arange(len(x), device=self.device)).mean()  # fmt: skip
         self.summary["flow_test_nll"] = nll.item()
         message = f"Flow {cfg.name} on {'x'.join(map(str, shape))}: test NLL {nll.item():.4f} nats"

@@ -5,9 +5,11 @@ import math
 import pytest
 import torch
 from celeba_fixture import NAMES, write_fake_celeba
+from PIL import Image
 
 from flowcf.data import DATASETS
-from flowcf.data.celeba import read_attributes
+from flowcf.data.celeba import _Images, read_attributes
+from flowcf.data.streamed import StreamedImages
 from flowcf.errors import UserError
 
 
@@ -24,7 +26,8 @@ def test_reads_the_layout_labels_attributes_and_partition(root):
     ds = load(root, size=32, attributes=["Male", "Smiling", "Eyeglasses"])
     assert ds.shape == (3, 32, 32) and ds.num_classes == 2
     assert (len(ds.x_train), len(ds.x_val), len(ds.x_test)) == (28, 10, 10)
-    assert ds.x_train.min() >= 0 and ds.x_train.max() <= 1 and ds.x_train.dtype == torch.float32
+    x = ds.x_train[:]  # read from the uint8 cache
+    assert x.min() >= 0 and x.max() <= 1 and x.dtype == ds.x_train.dtype == torch.float32
     assert ds.attributes.names == ["Smiling", "Male", "Eyeglasses"]  # labelled one first, once
     names, files, values = read_attributes(root / "list_attr_celeba.txt")
     assert names == NAMES and files[0] == "000001.jpg" and values.shape == (48, 40)
@@ -48,17 +51,36 @@ def test_prior_of_the_other_attributes_given_the_label(root):
         assert prior[c, 1] == pytest.approx(((male[rows].sum() + 1) / (rows.sum() + 2)).item())
 
 
-def test_sizes_crop_subsets_and_seeds(root):
+def test_sizes_crop_subsets_and_seeds(root, tmp_path):
     big = load(root, size=128, train_size=5, val_size=2, test_size=3)
     assert big.shape == (3, 128, 128) and len(big.x_train) == 5 and len(big.x_test) == 3
-    assert torch.equal(load(root, size=16, train_size=5).x_train,
-                       load(root, size=16, train_size=5).x_train)  # fmt: skip
-    assert not torch.equal(load(root, size=16, train_size=5).x_train,
-                           load(root, 1, size=16, train_size=5).x_train)  # fmt: skip
-    workers = load(root, size=16, train_size=5, workers=2)  # decoded in two processes
-    assert torch.equal(workers.x_train, load(root, size=16, train_size=5).x_train)
+    assert torch.equal(load(root, size=16, train_size=5).x_train[:],
+                       load(root, size=16, train_size=5).x_train[:])  # fmt: skip
+    assert not torch.equal(load(root, size=16, train_size=5).x_train[:],
+                           load(root, 1, size=16, train_size=5).x_train[:])  # fmt: skip
+    workers = load(root, size=16, train_size=5, workers=2, cache=tmp_path)  # two processes
+    assert torch.equal(workers.x_train[:], load(root, size=16, train_size=5).x_train[:])
     with pytest.raises(UserError, match=r"train_size must be in 1\.\.28"):
         load(root, train_size=100)
+
+
+def test_splits_are_decoded_once_into_a_cache_named_by_the_images(tmp_path):
+    root, cache = write_fake_celeba(tmp_path / "celeba", 12), tmp_path / "cache"
+    first = load(root, size=16, cache=str(cache))  # 7 train, 2 val, 3 test
+    files = sorted(cache.iterdir())
+    assert len(files) == 3 and isinstance(first.x_test, StreamedImages)
+    paths = [root / "img_align_celeba" / f"{i:06d}.jpg" for i in (10, 11, 12)]
+    decoded = torch.stack([_Images(paths, 16, 178)[i] for i in range(3)]).float() / 255
+    assert torch.equal(first.x_test[:], decoded)
+    stamps = [f.stat().st_mtime_ns for f in files]
+    assert torch.equal(load(root, size=16, cache=str(cache)).x_test[:], decoded)
+    assert [f.stat().st_mtime_ns for f in sorted(cache.iterdir())] == stamps  # read, not decoded
+    Image.new("RGB", (178, 218), (255, 0, 0)).save(paths[2])
+    changed = load(root, size=16, cache=str(cache)).x_test[2]
+    assert len(list(cache.iterdir())) == 4 and changed[0].min() > 0.9 > changed[1:].max() + 0.8
+    paths[1].unlink()
+    with pytest.raises(UserError, match=r"000011\.jpg is listed in list_attr_celeba\.txt but"):
+        load(root, size=16, cache=str(cache))
 
 
 def test_missing_data_names_the_layout_and_where_to_get_it(tmp_path):

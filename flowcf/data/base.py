@@ -25,6 +25,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from torch import Tensor
 
 from flowcf.data.constraints import Constraints
+from flowcf.data.streamed import StreamedImages
 from flowcf.errors import UserError
 from flowcf.registry import Registry
 from flowcf.rules import one_of
@@ -85,7 +86,9 @@ class Dataset:
 
     Features are float32 tensors of shape :math:`(N, D)` in the scaled space, labels are int64
     tensors of shape :math:`(N,)` with values in :math:`\{0, \dots, C - 1\}`. The scaler is fitted
-    on the training split only; raw features are ``x * scale + shift``.
+    on the training split only; raw features are ``x * scale + shift``. Images too many to hold
+    in memory (CelebA) are :class:`~flowcf.data.streamed.StreamedImages`, which index like such
+    tensors and read from disk only the rows indexed.
 
     Arguments:
         x_train: Training features.
@@ -110,11 +113,11 @@ class Dataset:
             Empty when the config alone defines the data (toys, scikit-learn's tables).
     """
 
-    x_train: Tensor
+    x_train: Tensor | StreamedImages
     y_train: Tensor
-    x_val: Tensor
+    x_val: Tensor | StreamedImages
     y_val: Tensor
-    x_test: Tensor
+    x_test: Tensor | StreamedImages
     y_test: Tensor
     num_classes: int
     feature_names: list[str]

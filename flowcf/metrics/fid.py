@@ -178,8 +178,8 @@ def fid(context: EvaluationContext) -> float:
         raise UserError("fid needs real images of the target classes: it applies to image data")
     path = find_inception(context.options.get("fid_weights"))
     x_cf = cfs.x_cf[context.valid]
-    x_real = context.x_real[torch.isin(context.y_real, cfs.y_target.to(context.y_real.device))]
-    if min(len(x_cf), len(x_real)) < 2:
+    real = torch.isin(context.y_real, cfs.y_target.to(context.y_real.device)).nonzero()[:, 0]
+    if min(len(x_cf), len(real)) < 2:
         return float("nan")
     network = load_inception(str(path), x_cf.device)
     size = context.options.get("batch_size", 64)
@@ -187,7 +187,9 @@ def fid(context: EvaluationContext) -> float:
     key = (tuple(cfs.y_target.unique().tolist()), str(path), size)
     cached = _REAL.get(context.x_real)
     if cached is None or cached[0] is not context.y_real or cached[1] != key:
-        _REAL[context.x_real] = (context.y_real, key, inception_features(x_real, network, size))
+        # read in batches: the real images may be streamed from disk (CelebA)
+        batches = [inception_features(context.x_real[i], network, size) for i in real.split(size)]
+        _REAL[context.x_real] = (context.y_real, key, torch.cat(batches))
     return feature_frechet_distance(
         inception_features(x_cf, network, size), _REAL[context.x_real][2]
     )

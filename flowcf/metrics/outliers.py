@@ -21,8 +21,9 @@ __all__ = ["isolation_forest", "lof"]
 
 
 def _scores(context: EvaluationContext, detector) -> torch.Tensor:
-    """``detector`` fitted on the training inputs, scoring the counterfactuals."""
-    detector.fit(context.x_train.flatten(1).cpu().numpy())
+    """``detector`` fitted on the training inputs (all read into memory, streamed images too),
+    scoring the counterfactuals."""
+    detector.fit(context.x_train[:].flatten(1).cpu().numpy())
     x_cf = context.cfs.x_cf.nan_to_num().flatten(1).cpu().numpy()
     return torch.as_tensor(detector.score_samples(x_cf), device=context.cfs.x.device)
 

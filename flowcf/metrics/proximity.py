@@ -35,8 +35,9 @@ def linf(context: EvaluationContext):
 @metric("mad", higher_is_better=False)
 def mad(context: EvaluationContext):
     """Σ_j |x_j − x'_j| / MAD_j, MAD over the training data (Wachter et al., 2017); a column
-    whose MAD is zero (a one-hot column of a common category, say) counts unweighted."""
-    scale = median_absolute_deviation(context.x_train.flatten(1))
+    whose MAD is zero (a one-hot column of a common category, say) counts unweighted; the
+    training data are read into memory whole (streamed images too) for the median."""
+    scale = median_absolute_deviation(context.x_train[:].flatten(1))
     scale = torch.where(scale > TOLERANCE, scale, torch.ones_like(scale))
     return (_difference(context).abs() / scale).sum(dim=1)
 
