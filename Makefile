@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Tests and targets read the shipped data beside the repo; a user's own copy works the same way.
 export FLOWCF_DATA ?= $(abspath ../shared/data)
 
-.PHONY: help install demo test test-slow bench lint format clean
+.PHONY: help install demo test test-slow test-slurm bench lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -26,6 +26,13 @@ test:  ## the fast test suite (what CI runs)
 
 test-slow:  ## paper reproductions and long runs
 	$(BIN)/python -m pytest -q -m slow
+
+# A one-node cluster on this machine (as root: it apt-installs SLURM, munge and MariaDB when
+# missing); it stays up for the next run: `scripts/slurm_local.sh stop` ends it.
+export SLURM_LOCAL_DIR ?= /tmp/flowcf-slurm
+test-slurm:  ## sweeps through submitit on a local SLURM cluster: the store, the report, preemption
+	scripts/slurm_local.sh start
+	SLURM_CONF=$(SLURM_LOCAL_DIR)/slurm.conf $(BIN)/python -m pytest -q -m slurm tests/test_slurm.py
 
 bench:  ## benchmarks: flows against zuko and nflows; batched counterfactual search against a loop
 	$(BIN)/python scripts/bench_flows.py

@@ -5,6 +5,8 @@ import copy
 import inspect
 import logging
 import math
+import os
+import signal
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -21,7 +23,9 @@ from flowcf.io import atomic_write
 from flowcf.registry import Registry
 from flowcf.rules import Count, Natural, NonNegative, Positive, check_options
 
-__all__ = ["OBJECTIVES", "TRAIN_OPTIONS", "adam", "check_train", "fit", "mean_loss"]
+__all__ = [
+    "OBJECTIVES", "PREEMPTION_SIGNAL", "TRAIN_OPTIONS", "adam", "check_train", "fit", "mean_loss"
+]
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,41 @@ def negative_log_likelihood(flow: Flow, x: Tensor, context: Tensor | None) -> Te
 
 
 OBJECTIVES.register("flow_matching")(flow_matching_loss)
+
+#: The signal SLURM sends before it stops a job (submitit's ``--signal``, USR2 unless
+#: ``SUBMITIT_PREEMPT_SIGNAL`` names another).
+PREEMPTION_SIGNAL = signal.Signals["SIG" + os.environ.get("SUBMITIT_PREEMPT_SIGNAL", "USR2")]
+
+
+class HeldPreemption:
+    """Holds :data:`PREEMPTION_SIGNAL` while a training runs, when a Python handler is
+    installed for it (submitit's, in a SLURM job: it requeues the job and exits): ``fit``
+    checks :attr:`pending` at the end of each epoch, writes its checkpoint and stops, and on
+    leaving (unless with an error), the held signal is passed on to that handler. Elsewhere the
+    signal keeps its default action."""
+
+    def __init__(self) -> None:
+        self.handler = signal.getsignal(PREEMPTION_SIGNAL)
+        self.signum: int | None = None
+
+    @property
+    def pending(self) -> bool:
+        return self.signum is not None
+
+    def hold(self, signum: int, frame) -> None:
+        log.warning("%s: the training stops at the end of this epoch", signal.Signals(signum).name)
+        self.signum = signum
+
+    def __enter__(self) -> "HeldPreemption":
+        if callable(self.handler):
+            signal.signal(PREEMPTION_SIGNAL, self.hold)
+        return self
+
+    def __exit__(self, error_type, error, traceback) -> None:
+        if callable(self.handler):
+            signal.signal(PREEMPTION_SIGNAL, self.handler)
+            if self.pending and error_type is None:
+                self.handler(self.signum, None)
 
 
 def adam(parameters: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0) -> Adam:
@@ -88,7 +127,8 @@ def fit(
     random generator, elapsed time) is saved there atomically at the end of the first epoch
     ``checkpoint_every`` seconds after the previous save, and training resumes from it when it
     exists; as batches come from the saved generator, a resumed training ends exactly where an
-    uninterrupted one would.
+    uninterrupted one would. A SLURM job's preemption signal (:class:`HeldPreemption`) is held
+    until the end of the epoch, which then writes the checkpoint before the job is requeued.
 
     Returns:
         Training summary: best validation loss, the epoch it was reached, epochs run and
@@ -120,37 +160,41 @@ def fit(
     start = saved = time.perf_counter() - elapsed
     bar = tqdm(range(first, epochs + 1), desc=desc, disable=not progress, leave=False)
     epoch = first - 1
-    for epoch in bar:
-        model.train()
-        for index in torch.randperm(len(x), device=x.device).split(batch_size):
-            with torch.autocast(device, enabled=amp):
-                value = loss(model, x[index], y[index])
-            if not torch.isfinite(value):
-                raise UserError(
-                    f"{desc}: the loss became {value.item()} at epoch {epoch}; "
-                    "lower the learning rate"
-                )
-            optimizer.zero_grad()
-            scaler.scale(value).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        model.eval()
-        val_loss = mean_loss(model, loss, val, batch_size)
-        bar.set_postfix(val=f"{val_loss:.4f}")
-        if val_loss < best[0]:
-            best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
-        elif patience is not None and epoch - best[1] >= patience:
-            break
-        if minutes is not None and time.perf_counter() - start > 60 * minutes:
-            break
-        if checkpoint is not None and time.perf_counter() - saved >= checkpoint_every:
-            saved = time.perf_counter()
-            state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "best": list(best), "epoch": epoch, "seconds": saved - start,
-                     "rng": torch.get_rng_state(), "scaler": scaler.state_dict()}  # fmt: skip
-            if x.is_cuda:
-                state["cuda_rng"] = torch.cuda.get_rng_state(x.device)
-            atomic_write(checkpoint, lambda tmp, state=state: torch.save(state, tmp))
+    with HeldPreemption() as preemption:
+        for epoch in bar:
+            model.train()
+            for index in torch.randperm(len(x), device=x.device).split(batch_size):
+                with torch.autocast(device, enabled=amp):
+                    value = loss(model, x[index], y[index])
+                if not torch.isfinite(value):
+                    raise UserError(
+                        f"{desc}: the loss became {value.item()} at epoch {epoch}; "
+                        "lower the learning rate"
+                    )
+                optimizer.zero_grad()
+                scaler.scale(value).backward()
+                scaler.step(optimizer)
+                scaler.update()
+            model.eval()
+            val_loss = mean_loss(model, loss, val, batch_size)
+            bar.set_postfix(val=f"{val_loss:.4f}")
+            if val_loss < best[0]:
+                best = (val_loss, epoch, copy.deepcopy(model.state_dict()))
+            elif patience is not None and epoch - best[1] >= patience:
+                break
+            if minutes is not None and time.perf_counter() - start > 60 * minutes:
+                break
+            due = preemption.pending or time.perf_counter() - saved >= checkpoint_every
+            if checkpoint is not None and due:
+                saved = time.perf_counter()
+                state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "best": list(best), "epoch": epoch, "seconds": saved - start,
+                         "rng": torch.get_rng_state(), "scaler": scaler.state_dict()}  # fmt: skip
+                if x.is_cuda:
+                    state["cuda_rng"] = torch.cuda.get_rng_state(x.device)
+                atomic_write(checkpoint, lambda tmp, state=state: torch.save(state, tmp))
+            if preemption.pending:
+                break
     model.load_state_dict(best[2])
     model.eval()
     seconds = time.perf_counter() - start
