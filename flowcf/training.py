@@ -24,7 +24,13 @@ from flowcf.registry import Registry
 from flowcf.rules import Count, Natural, NonNegative, Positive, check_options
 
 __all__ = [
-    "OBJECTIVES", "PREEMPTION_SIGNAL", "TRAIN_OPTIONS", "adam", "check_train", "fit", "mean_loss"
+    "OBJECTIVES",
+    "PREEMPTION_SIGNAL",
+    "TRAIN_OPTIONS",
+    "adam",
+    "check_train",
+    "fit",
+    "mean_loss",
 ]
 
 log = logging.getLogger(__name__)
