@@ -146,6 +146,7 @@ DATA: dict[str, dict[str, Rule]] = {
         "val_size": SIZE,
         "test_size": SIZE,
         "workers": whole(0),
+        "cache": optional(TEXT),
     },
 }
 COMMON = {"kind": TEXT, "num_factuals": optional(COUNT)}

@@ -101,6 +101,16 @@ def hydra_loaded():
         check_config(compose("config"))
 
 
+@pytest.fixture(scope="module", autouse=True)
+def warm(tmp_path_factory):
+    """One check before the timed ones, in an empty directory: a worker's first call also
+    imports what the checks read (the registries and their modules), which is not their work."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path_factory.mktemp("warm"))
+        with pytest.raises(SystemExit):
+            main(["run", "seed=-1"])
+
+
 @pytest.fixture
 def cwd(tmp_path, monkeypatch):
     """An empty working directory with its own store."""
