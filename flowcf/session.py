@@ -315,16 +315,16 @@ class Session:
 
     def check_files(self) -> None:
         """Fails now, not after hours of training, when a metric or a method's perceptual term
-        needs a weights file that is missing (LPIPS's AlexNet, FID's Inception)."""
+        needs a weights file that is missing (LPIPS's backbone, FID's Inception)."""
         metrics = self.cfg.metrics
         if "lpips" in metrics.names:
-            find_backbone(metrics.get("lpips_backbone"))
+            find_backbone(metrics.get("lpips_backbone"), metrics.get("lpips_net", "alex"))
         if "fid" in metrics.names:
             find_inception(metrics.get("fid_weights"))
         for method in self.methods.values():
             term = (method.get("losses") or {}).get("perceptual")
             if term and term.get("weight", 0) > 0 and term.get("backbone") != "random":
-                find_backbone(term.get("backbone"))
+                find_backbone(term.get("backbone"), term.get("net", "alex"))
 
     @per_session
     def factuals(self, target: str | int) -> tuple[Tensor, Tensor, Tensor]:

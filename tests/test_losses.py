@@ -36,6 +36,25 @@ def test_margin_binary_and_multiclass():
     assert multi(candidate(p, torch.tensor([2, 1]))).tolist() == pytest.approx([0.0, 0.15])
 
 
+def test_paper_form_bounds_the_target_by_one_half_for_any_number_of_classes():
+    # PLACE's eq. 2: max(0, 0.5 + ε − p(ỹ | x̃)); the margin form needs only beat the runner-up
+    p = torch.tensor([[0.2, 0.3, 0.5], [0.1, 0.3, 0.6], [0.4, 0.35, 0.25]])
+    y_target = torch.tensor([2, 2, 1])
+    paper = LOSSES.build("margin", models(3), eps=0.1, form="paper")
+    margin = LOSSES.build("margin", models(3), eps=0.1, form="margin")
+    assert paper(candidate(p, y_target)).tolist() == pytest.approx([0.1, 0.0, 0.25])
+    assert margin(candidate(p, y_target)).tolist() == pytest.approx([0.0, 0.0, 0.15])
+    log = LOSSES.build("margin", models(3), eps=0.1, form="paper", scale="log")
+    expected = [math.log(0.6 / 0.5), 0.0, math.log(0.6 / 0.35)]
+    assert log(candidate(p, y_target)).tolist() == pytest.approx(expected, rel=1e-5)
+    binary = torch.tensor([[0.3, 0.7], [0.6, 0.4]])
+    for form in ("paper", "margin"):  # two classes: the same hinge
+        term = LOSSES.build("margin", models(2), eps=0.05, form=form)
+        assert term(candidate(binary, torch.tensor([1, 1]))).tolist() == pytest.approx([0, 0.15])
+    with pytest.raises(UserError, match="form"):
+        LOSSES.build("margin", models(3), form="runner-up")
+
+
 def test_log_margin_has_the_same_zeros_and_a_gradient_where_the_target_is_hopeless():
     p = torch.tensor([[0.2, 0.3, 0.5], [0.4, 0.35, 0.25], [1e-12, 1 - 2e-12, 1e-12]])
     y_target = torch.tensor([2, 1, 0])

