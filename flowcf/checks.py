@@ -32,6 +32,7 @@ from flowcf.flows import FLOWS, IMAGE_FLOWS
 from flowcf.methods import METHODS
 from flowcf.metrics import METRICS
 from flowcf.models import AUTOENCODERS, CLASSIFIERS
+from flowcf.models.lpips import NETS
 from flowcf.rules import (
     Quantile,
     Rule,
@@ -83,6 +84,7 @@ KEYS: dict[str, Rule] = {
     "metrics.plausibility_quantile": rule_of(Quantile),
     "metrics.log_density_floor_quantile": rule_of(Quantile),
     "metrics.lpips_backbone": optional(TEXT),
+    "metrics.lpips_net": one_of(*NETS),
     "metrics.fid_weights": optional(TEXT),
     "metrics.batch_size": COUNT,
 }

@@ -32,7 +32,7 @@ from torch.nn.functional import cross_entropy
 from flowcf.data.constraints import Constraints
 from flowcf.density import class_log_prob, class_quantiles
 from flowcf.errors import UserError
-from flowcf.models.lpips import find_backbone, load_lpips
+from flowcf.models.lpips import NETS, find_backbone, load_lpips
 from flowcf.registry import Registry
 from flowcf.rules import Fraction, Node, NonNegative, one_of, rule_of
 
@@ -287,7 +287,12 @@ class Perceptual(LossTerm):
     LPIPS.
     """
 
-    def __init__(self, models: Models, backbone: str | None = None, net: str = "alex"):
+    def __init__(
+        self,
+        models: Models,
+        backbone: str | None = None,
+        net: Annotated[str, one_of(*NETS)] = "alex",
+    ):
         if backbone == "random":
             log.warning("the lpips loss uses a random AlexNet backbone: it is not LPIPS")
             path, net = None, "alex"

@@ -37,6 +37,7 @@ MISTAKES = [
     (["factuals.split=all"], "factuals.split must be one of: train, val, test, got 'all'"),
     (["factuals.limit=0"], "factuals.limit must be a whole number ≥ 1 or null, got 0"),
     (["plots.rows=0"], "plots.rows must be a whole number ≥ 1, got 0"),
+    (["data=mnist", "metrics.lpips_net=squeeze"], "metrics.lpips_net must be one of: alex, vgg"),
     (["data.noise=-1"], "data.noise must be a number ≥ 0, got -1"),
     (["data.val=0"], "data.val must be a number in (0, 1), got 0"),
     (["data.val=0.5", "data.test=0.5"], "data.val + data.test (1 / data.folds with folds) must"),
