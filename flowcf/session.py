@@ -32,6 +32,7 @@ from flowcf.methods import METHODS, CounterfactualMethod, Counterfactuals, targe
 from flowcf.metrics import EvaluationContext
 from flowcf.metrics.fid import find_inception
 from flowcf.models import AUTOENCODERS, CLASSIFIERS
+from flowcf.models.autoencoders import input_space
 from flowcf.models.lpips import find_backbone
 from flowcf.store import Store
 from flowcf.training import OBJECTIVES, fit
@@ -66,13 +67,6 @@ def plain(node: Any) -> Any:
 def options(node: DictConfig, *drop: str) -> dict[str, Any]:
     """A config group as keyword arguments, without its ``name`` and the ``drop`` keys."""
     return {k: v for k, v in plain(node).items() if k not in {"name", *drop}}
-
-
-def input_space(autoencoder: nn.Module | None) -> nn.Module | None:
-    """The space an autoencoder maps to, as the autoencoder, or ``None`` for the input space
-    itself (no autoencoder, or the identity)."""
-    has_parameters = autoencoder is not None and next(autoencoder.parameters(), None) is not None
-    return autoencoder if has_parameters else None
 
 
 def per_session(method):

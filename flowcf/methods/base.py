@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from flowcf.data.constraints import Constraints
 from flowcf.errors import UserError
 from flowcf.losses import Candidate, Models, Terms, build_terms
+from flowcf.models.autoencoders import input_space
 from flowcf.registry import Registry
 from flowcf.rules import Count, Natural, Positive, one_of
 
@@ -160,9 +161,8 @@ class GradientSearch(CounterfactualMethod):
         self.fit_seconds = time.perf_counter() - start
         self.lr, self.max_steps, self.patience = lr, max_steps, patience
         self.unfinished, self.progress = unfinished, progress
-        autoencoder = models.autoencoder
         #: Whether the variable searched over is the input (no autoencoder, or the identity).
-        self.on_inputs = autoencoder is None or next(autoencoder.parameters(), None) is None
+        self.on_inputs = input_space(models.autoencoder) is None
         self.constraints = models.constraints
         self.bounds = models.bounds if self.on_inputs else None
 

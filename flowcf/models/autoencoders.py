@@ -41,10 +41,17 @@ from flowcf.errors import UserError
 from flowcf.registry import Registry
 from flowcf.rules import Count, NonNegative
 
-__all__ = ["AUTOENCODERS", "ConvAutoencoder", "ConvVAE", "IdentityAutoencoder"]
+__all__ = ["AUTOENCODERS", "ConvAutoencoder", "ConvVAE", "IdentityAutoencoder", "input_space"]
 
 AUTOENCODERS = Registry("autoencoder")
 """Autoencoder factories ``(shape, **options) -> nn.Module``, by name."""
+
+
+def input_space(autoencoder: nn.Module | None) -> nn.Module | None:
+    """The space an autoencoder maps to, as the autoencoder, or ``None`` for the input space
+    itself (no autoencoder, or the identity)."""
+    has_parameters = autoencoder is not None and next(autoencoder.parameters(), None) is not None
+    return autoencoder if has_parameters else None
 
 
 @AUTOENCODERS.register("conv_ae")
