@@ -1,6 +1,8 @@
 """Name → factory registries for datasets, flows, classifiers, methods, losses and metrics.
 
 Every swappable part of flowcf is a name in a :class:`Registry` and a YAML file in ``conf/``.
+A registry package imports its modules with :func:`import_modules`, so adding a part is adding
+one module and one YAML file.
 
 Example:
     >>> SHAPES = Registry("shape")
@@ -11,14 +13,16 @@ Example:
     9.0
 """
 
+import importlib
 import inspect
+import pkgutil
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Generic, TypeVar
 
 from flowcf.errors import UserError
 from flowcf.rules import check_options, one_of, rule_of
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "import_modules"]
 
 T = TypeVar("T", bound=Callable[..., Any])
 
@@ -100,3 +104,10 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._factories))
+
+
+def import_modules(package: str) -> None:
+    """Imports every module of ``package``, so that the parts they define register themselves:
+    a registry package keeps no list of its modules."""
+    for module in pkgutil.iter_modules(importlib.import_module(package).__path__):
+        importlib.import_module(f"{package}.{module.name}")

@@ -3,7 +3,9 @@
 Importing this package registers every loader in :data:`DATASETS`.
 """
 
-from flowcf.data import bundled, celeba, mnist, tabular, toys  # noqa: F401  (registers them)
 from flowcf.data.base import DATASETS, Dataset
+from flowcf.registry import import_modules
+
+import_modules(__name__)
 
 __all__ = ["DATASETS", "Dataset"]

@@ -9,7 +9,7 @@ Example:
     >>> flow = FLOWS.build("nice", 4, context_dim=3, base="plugen", sigma=0.5)
 """
 
-from flowcf.registry import Registry
+from flowcf.registry import Registry, import_modules
 
 __all__ = [
     "BASES",
@@ -30,6 +30,6 @@ FLOWS = Registry("flow")
 IMAGE_FLOWS = Registry("image flow")
 
 # The flow modules register into FLOWS on import, so they come after its definition.
-from flowcf.flows import autoregressive, cnf, coupling, glow, images, planar, zuko_adapter  # noqa: E402, F401
+import_modules(__name__)
 from flowcf.flows.base import Flow, Transform  # noqa: E402
 from flowcf.flows.distributions import BASES, PluGeNNormal, StandardNormal, build_base  # noqa: E402

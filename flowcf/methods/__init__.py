@@ -1,6 +1,8 @@
 """Counterfactual methods, by registry name."""
 
-from flowcf.methods import clarity, dicoflex, place, ppcef, revise, wachter  # noqa: F401
 from flowcf.methods.base import METHODS, CounterfactualMethod, Counterfactuals, targets_for
+from flowcf.registry import import_modules
+
+import_modules(__name__)
 
 __all__ = ["METHODS", "CounterfactualMethod", "Counterfactuals", "targets_for"]

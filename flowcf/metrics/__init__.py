@@ -1,16 +1,8 @@
 """Metrics, by registry name (DESIGN §6)."""
 
-from flowcf.metrics import (  # noqa: F401  (registers them)
-    actionability,
-    density,
-    diversity,
-    fid,
-    outliers,
-    perceptual,
-    proximity,
-    runtime,
-    validity,
-)
 from flowcf.metrics.base import METRICS, EvaluationContext, Metric, compute_metrics
+from flowcf.registry import import_modules
+
+import_modules(__name__)
 
 __all__ = ["METRICS", "EvaluationContext", "Metric", "compute_metrics"]

@@ -2,5 +2,8 @@
 
 from flowcf.models.autoencoders import AUTOENCODERS
 from flowcf.models.classifiers import CLASSIFIERS
+from flowcf.registry import import_modules
+
+import_modules(__name__)
 
 __all__ = ["AUTOENCODERS", "CLASSIFIERS"]
