@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 from flowcf.errors import UserError
 from flowcf.rules import check_options, one_of, rule_of
 
-__all__ = ["Registry", "import_modules"]
+__all__ = ["Registry", "forwards", "import_modules"]
 
 T = TypeVar("T", bound=Callable[..., Any])
 
@@ -58,8 +58,9 @@ class Registry(Generic[T]):
             raise UserError(f"unknown {self.kind} '{name}'; choose one of: {choices}") from None
 
     def options(self, name: str, skip: int) -> dict[str, inspect.Parameter]:
-        """The options of factory ``name``: its parameters after the ``skip`` arguments that
-        its callers pass first (a flow's ``dim`` and ``context_dim``, a method's models)."""
+        """The options of factory ``name``: its parameters (with those it forwards, see
+        :func:`forwards`) after the ``skip`` arguments that its callers pass first (a flow's
+        ``dim`` and ``context_dim``, a method's models)."""
         parameters = inspect.signature(self.get(name), eval_str=True).parameters
         variadic = (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
         return {k: p for k, p in list(parameters.items())[skip:] if p.kind not in variadic}
@@ -104,6 +105,39 @@ class Registry(Generic[T]):
 
     def __iter__(self) -> Iterator[str]:
         return iter(sorted(self._factories))
+
+
+def forwards(*targets: Callable[..., Any]) -> Callable[[T], T]:
+    """Declares that a factory passes its ``**kwargs`` on to ``targets``, as zuko's flows pass
+    theirs on to their transforms and networks.
+
+    The factory's signature, which :meth:`Registry.options`, :meth:`Registry.check` and
+    :meth:`Registry.build` read, becomes its own parameters followed by the keyword-only
+    parameters of the targets that it does not name itself. An option shared by several
+    factories is thus declared once, with its default and rule, where it is used.
+
+    Example:
+        >>> def network(*, width: int = 8) -> int:
+        ...     return width
+        >>> @forwards(network)
+        ... def model(layers: int = 2, **kwargs) -> int:
+        ...     return layers * network(**kwargs)
+        >>> inspect.signature(model)
+        <Signature (layers: int = 2, *, width: int = 8) -> int>
+    """
+
+    def decorator(factory: T) -> T:
+        signature = inspect.signature(factory, eval_str=True)
+        own = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
+        parameters = {p.name: p for p in own}
+        for target in targets:
+            for p in inspect.signature(target, eval_str=True).parameters.values():
+                if p.kind is p.KEYWORD_ONLY:
+                    parameters.setdefault(p.name, p)
+        factory.__signature__ = signature.replace(parameters=list(parameters.values()))
+        return factory
+
+    return decorator
 
 
 def import_modules(package: str) -> None:

@@ -84,7 +84,7 @@ class NflowsMLP(MLP):
 def nflows_flow(name: str, dim: int) -> tuple[nn.Module, LogProb]:
     if name == "realnvp":
         transforms = [
-            AffineCouplingTransform(~mask, lambda i, o: NflowsMLP(i, o, WIDTH, DEPTH))
+            AffineCouplingTransform(~mask, lambda i, o: NflowsMLP(i, o, hidden=WIDTH, depth=DEPTH))
             for mask in alternating_masks(dim, LAYERS[name])
         ]
     else:  # nflows' MADE has one hidden layer more than its blocks

@@ -14,18 +14,26 @@ References:
 """
 
 from itertools import pairwise
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from flowcf.flows import FLOWS
-from flowcf.flows.base import Flow, Transform
+from flowcf.flows.base import Flow, Transform, build_flow
 from flowcf.flows.coupling import soft_clamp
-from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
+from flowcf.registry import forwards
 from flowcf.rules import Count, Natural, Positive
 
-__all__ = ["MADE", "MaskedAffine", "MaskedLinear", "autoregressive_orders", "maf"]
+__all__ = [
+    "MADE",
+    "MaskedAffine",
+    "MaskedLinear",
+    "autoregressive_orders",
+    "hidden_degrees",
+    "maf",
+]
 
 
 class MaskedLinear(nn.Linear):
@@ -43,6 +51,12 @@ class MaskedLinear(nn.Linear):
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
+def hidden_degrees(dim: int, *, hidden: Count = 64, depth: Natural = 2) -> list[Tensor]:
+    """The degrees of a :class:`MADE`'s ``depth`` hidden layers of ``hidden`` units each,
+    spread over the :math:`D - 1` degrees a hidden unit can usefully have."""
+    return [torch.arange(hidden) % max(dim - 1, 1)] * depth
+
+
 class MADE(nn.Sequential):
     r"""A masked MLP whose outputs for feature :math:`i` depend only on the features before
     :math:`i` in ``order`` and on the context; its output layer starts at zero.
@@ -53,8 +67,8 @@ class MADE(nn.Sequential):
         context_dim: The number of context features, seen by every hidden unit.
         outputs_per_feature: How many outputs each feature gets; they are laid out in
             blocks of :math:`D`, one block per output kind.
-        hidden: The width of the hidden layers.
-        depth: The number of hidden layers.
+        network: The width ``hidden`` and number ``depth`` of the hidden layers
+            (:func:`hidden_degrees`).
 
     Example:
         >>> made = MADE(torch.tensor([1, 0, 2]), outputs_per_feature=2)
@@ -63,20 +77,13 @@ class MADE(nn.Sequential):
     """
 
     def __init__(
-        self,
-        order: Tensor,
-        context_dim: int = 0,
-        outputs_per_feature: int = 2,
-        hidden: int = 64,
-        depth: int = 2,
+        self, order: Tensor, context_dim: int = 0, outputs_per_feature: int = 2, **network: int
     ):
-        dim = order.numel()
         # Degrees: a unit of degree k sees the features of order < k + 1; the context has
         # degree -1 so every hidden unit sees it.
         inputs = torch.cat([order, order.new_full((context_dim,), -1)])
-        hiddens = [torch.arange(hidden) % max(dim - 1, 1)] * depth
         outputs = order.repeat(outputs_per_feature)
-        degrees = [inputs, *hiddens]
+        degrees = [inputs, *hidden_degrees(order.numel(), **network)]
         layers: list[nn.Module] = []
         for a, b in pairwise(degrees):
             layers += [MaskedLinear(b[:, None] >= a[None, :]), nn.SiLU()]
@@ -94,24 +101,18 @@ class MaskedAffine(Transform):
     Arguments:
         order: The autoregressive order of the features, with shape :math:`(D,)`.
         context_dim: The number of context features, 0 for an unconditional layer.
-        hidden: The width of the MADE's hidden layers.
-        depth: The number of the MADE's hidden layers.
         scale_clamp: The bound :math:`a` of :math:`|s|`.
+        network: The :class:`MADE`'s options.
     """
 
     def __init__(
-        self,
-        order: Tensor,
-        context_dim: int = 0,
-        hidden: int = 64,
-        depth: int = 2,
-        scale_clamp: float = 2.0,
+        self, order: Tensor, context_dim: int = 0, *, scale_clamp: Positive = 2.0, **network: int
     ):
         super().__init__()
         self.dim = order.numel()
         self.context_dim = context_dim
         self.scale_clamp = scale_clamp
-        self.net = MADE(order, context_dim, 2, hidden, depth)
+        self.net = MADE(order, context_dim, 2, **network)
 
     def _condition(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         h = torch.cat([x, context.to(x)], dim=-1) if self.context_dim else x
@@ -141,17 +142,14 @@ def autoregressive_orders(dim: int, layers: int, random: bool = False) -> list[T
 
 
 @FLOWS.register("maf")
+@forwards(hidden_degrees, MaskedAffine, build_flow)
 def maf(
     dim: int,
     context_dim: int = 0,
     *,
     layers: Count = 5,
-    hidden: Count = 64,
-    depth: Natural = 2,
-    scale_clamp: Positive = 2.0,
     random_order: bool = False,
-    base: Base = "normal",
-    sigma: Positive = PLUGEN_SIGMA,
+    **options: Any,
 ) -> Flow:
     """A masked autoregressive flow: MADE-conditioned affine layers.
 
@@ -159,22 +157,19 @@ def maf(
         dim: The number of features :math:`D`.
         context_dim: The number of context features, 0 for an unconditional flow.
         layers: The number of autoregressive layers.
-        hidden: The width of the MADEs' hidden layers.
-        depth: The number of the MADEs' hidden layers.
-        scale_clamp: The bound of each layer's log-scale.
         random_order: Draw each layer's order at random (from the global generator) instead of
             reversing the previous one.
-        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
-        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
+        options: The networks' (:func:`hidden_degrees`), the layers' (:class:`MaskedAffine`)
+            and the base's (:func:`~flowcf.flows.base.build_flow`).
 
     Example:
         >>> flow = maf(3, context_dim=2, layers=2, random_order=True)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])
     """
-    distribution, transform_context = build_base(base, dim, context_dim, sigma)
-    transforms = [
-        MaskedAffine(order, transform_context, hidden, depth, scale_clamp)
-        for order in autoregressive_orders(dim, layers, random_order)
-    ]
-    return Flow(transforms, distribution, context_dim)
+    orders = autoregressive_orders(dim, layers, random_order)
+
+    def transforms(transform_context: int, **layer: Any) -> list[Transform]:
+        return [MaskedAffine(order, transform_context, **layer) for order in orders]
+
+    return build_flow(dim, context_dim, transforms, **options)

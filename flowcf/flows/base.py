@@ -1,4 +1,5 @@
-r"""Transforms and the flow that composes them with a base distribution.
+r"""Transforms, the flow that composes them with a base distribution, and :func:`build_flow`,
+the builder every flow factory forwards its shared options to.
 
 A :class:`Flow` maps data :math:`x` to a base variable :math:`z = f(x \mid c)` through a stack of
 invertible :class:`Transform` and scores it by the change of variables
@@ -11,12 +12,16 @@ References:
 """
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Flow", "Transform"]
+from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
+from flowcf.rules import Positive
+
+__all__ = ["Flow", "Transform", "build_flow"]
 
 
 class Transform(nn.Module, ABC):
@@ -121,3 +126,35 @@ class Flow(nn.Module):
         if context is not None and context.shape[0] != n:
             raise ValueError(f"context has {context.shape[0]} rows for {n} samples")
         return self.inverse(self.base.sample(n, context), context)
+
+
+def build_flow(
+    dim: int,
+    context_dim: int,
+    transforms: Callable[..., Sequence[Transform]],
+    *,
+    base: Base = "normal",
+    sigma: Positive = PLUGEN_SIGMA,
+    **options: Any,
+) -> Flow:
+    """The flow of the base named ``base`` and the transforms ``transforms(transform_context,
+    **options)``, where ``transform_context`` is the number of context features the base leaves
+    to the transforms (all of them, or none when the base takes the context).
+
+    Every flow factory forwards its ``**options`` here (:func:`~flowcf.registry.forwards`), so
+    ``base`` and ``sigma`` are declared once for all of them, and the factory's transforms get
+    the rest (``hidden``, ``depth`` of their networks, say), as zuko's flows pass their
+    ``**kwargs`` on to their transforms and networks.
+
+    Arguments:
+        dim: The number of features :math:`D` of the base.
+        context_dim: The number of context features of the flow, 0 for an unconditional flow.
+        transforms: Builds the transforms, from data to base space.
+        base: ``"normal"`` (context-conditioned transforms, standard normal base) or
+            ``"plugen"`` (unconditional transforms, :class:`~flowcf.flows.PluGeNNormal` base).
+        sigma: The standard deviation of the PluGeN base's attribute dimensions
+            (``base="plugen"`` only).
+        options: The transforms' options.
+    """
+    distribution, transform_context = build_base(base, dim, context_dim, sigma)
+    return Flow(transforms(transform_context, **options), distribution, context_dim)

@@ -24,7 +24,7 @@ References:
     | https://arxiv.org/abs/2210.02747
 """
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 from torch import Tensor
@@ -32,11 +32,10 @@ from torchdiffeq import odeint
 
 from flowcf.errors import UserError
 from flowcf.flows import FLOWS
-from flowcf.flows.base import Flow, Transform
+from flowcf.flows.base import Flow, Transform, build_flow
 from flowcf.flows.coupling import MLP
-from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
-from flowcf.registry import Registry
-from flowcf.rules import Count, Natural, Positive, one_of
+from flowcf.registry import Registry, forwards
+from flowcf.rules import Natural, Positive, one_of
 
 __all__ = ["TRACES", "ContinuousTransform", "cnf", "flow_matching_loss"]
 
@@ -66,6 +65,10 @@ def hutchinson_trace(v: Tensor, x: Tensor, noise: Tensor, create_graph: bool) ->
     return (vjp * noise).sum(-1)
 
 
+#: The ``trace`` option of :func:`cnf`: a name in :data:`TRACES`, or ``"auto"``.
+Trace = Annotated[str, one_of("auto", *TRACES)]
+
+
 class ContinuousTransform(Transform):
     r"""The time-1 map of :math:`\dot{x} = v(x, t, c)`, with :math:`v` an MLP of
     :math:`(x, t, c)` whose output layer starts at zero (the identity map).
@@ -73,30 +76,29 @@ class ContinuousTransform(Transform):
     Arguments:
         dim: The number of features :math:`D`.
         context_dim: The number of context features, 0 for an unconditional field.
-        hidden: The width of the field's hidden layers.
-        depth: The number of the field's hidden layers.
         trace: The divergence estimator, a name in :data:`TRACES`.
         solver: A torchdiffeq method, e.g. ``"dopri5"`` (adaptive) or ``"rk4"`` (fixed step).
         atol: The solver's absolute tolerance.
         rtol: The solver's relative tolerance.
+        network: The field's ``hidden`` and ``depth`` (:class:`~flowcf.flows.coupling.MLP`).
     """
 
     def __init__(
         self,
         dim: int,
         context_dim: int = 0,
-        hidden: int = 64,
-        depth: int = 2,
+        *,
         trace: str = "exact",
         solver: str = "dopri5",
-        atol: float = 1e-5,
-        rtol: float = 1e-5,
+        atol: Positive = 1e-5,
+        rtol: Positive = 1e-5,
+        **network: int,
     ):
         super().__init__()
         self.context_dim = context_dim
         self.trace = TRACES.get(trace)
         self.solve = {"method": solver, "atol": atol, "rtol": rtol}
-        self.field = MLP(dim + 1 + context_dim, dim, hidden, depth)
+        self.field = MLP(dim + 1 + context_dim, dim, **network)
 
     def velocity(self, t: Tensor, x: Tensor, context: Tensor | None = None) -> Tensor:
         """The velocity at times ``t`` (a scalar or shape :math:`(B, 1)`), shape :math:`(B, D)`."""
@@ -134,34 +136,21 @@ class ContinuousTransform(Transform):
 
 
 @FLOWS.register("cnf")
+@forwards(MLP, ContinuousTransform, build_flow)
 def cnf(
-    dim: int,
-    context_dim: int = 0,
-    *,
-    hidden: Count = 64,
-    depth: Natural = 3,
-    trace: Annotated[str, one_of("auto", *TRACES)] = "auto",
-    solver: str = "dopri5",
-    atol: Positive = 1e-5,
-    rtol: Positive = 1e-5,
-    base: Base = "normal",
-    sigma: Positive = PLUGEN_SIGMA,
+    dim: int, context_dim: int = 0, *, depth: Natural = 3, trace: Trace = "auto", **options: Any
 ) -> Flow:
     """A continuous normalizing flow: one ODE transform and a base.
 
     Arguments:
         dim: The number of features :math:`D`.
         context_dim: The number of context features, 0 for an unconditional flow.
-        hidden: The width of the field's hidden layers.
         depth: The number of the field's hidden layers.
         trace: ``"exact"``, ``"hutchinson"`` or ``"auto"`` (exact up to
             :data:`EXACT_TRACE_MAX_DIM` features). Hutchinson's log-densities are unbiased
             but noisy estimates.
-        solver: A torchdiffeq method, e.g. ``"dopri5"`` or ``"rk4"``.
-        atol: The solver's absolute tolerance.
-        rtol: The solver's relative tolerance.
-        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
-        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
+        options: The field's (:class:`~flowcf.flows.coupling.MLP`), the solver's
+            (:class:`ContinuousTransform`) and the base's (:func:`~flowcf.flows.base.build_flow`).
 
     Example:
         >>> flow = cnf(3, context_dim=2, hidden=16)
@@ -170,11 +159,11 @@ def cnf(
     """
     if trace == "auto":
         trace = "exact" if dim <= EXACT_TRACE_MAX_DIM else "hutchinson"
-    distribution, transform_context = build_base(base, dim, context_dim, sigma)
-    transform = ContinuousTransform(
-        dim, transform_context, hidden, depth, trace, solver, atol, rtol
-    )
-    return Flow([transform], distribution, context_dim)
+
+    def transforms(transform_context: int, **field: Any) -> list[Transform]:
+        return [ContinuousTransform(dim, transform_context, trace=trace, depth=depth, **field)]
+
+    return build_flow(dim, context_dim, transforms, **options)
 
 
 def flow_matching_loss(flow: Flow, x: Tensor, context: Tensor | None = None) -> Tensor:

@@ -16,13 +16,14 @@ References:
 
 from abc import abstractmethod
 from itertools import pairwise
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from flowcf.flows import FLOWS
-from flowcf.flows.base import Flow, Transform
-from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
+from flowcf.flows.base import Flow, Transform, build_flow
+from flowcf.registry import forwards
 from flowcf.rules import Count, Natural, Positive
 
 __all__ = [
@@ -56,7 +57,9 @@ class MLP(nn.Sequential):
         depth: The number of hidden layers.
     """
 
-    def __init__(self, in_features: int, out_features: int, hidden: int = 64, depth: int = 2):
+    def __init__(
+        self, in_features: int, out_features: int, *, hidden: Count = 64, depth: Natural = 2
+    ):
         widths = [in_features] + [hidden] * depth
         layers: list[nn.Module] = []
         for a, b in pairwise(widths):
@@ -78,7 +81,9 @@ class ConvNet(nn.Sequential):
         depth: The number of hidden layers.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, hidden: int = 64, depth: int = 2):
+    def __init__(
+        self, in_channels: int, out_channels: int, *, hidden: Count = 64, depth: Count = 2
+    ):
         layers: list[nn.Module] = [nn.Conv2d(in_channels, hidden, 3, padding=1), nn.SiLU()]
         for _ in range(depth - 1):
             layers += [nn.Conv2d(hidden, hidden, 1), nn.SiLU()]
@@ -101,14 +106,13 @@ class Coupling(Transform):
         mask: The binary mask :math:`m` of kept features, with shape :math:`(D,)` or
             :math:`(C, H, W)`.
         context_dim: The number of context features, 0 for an unconditional coupling.
-        hidden: The width of the conditioner's hidden layers.
-        depth: The number of the conditioner's hidden layers.
+        network: The conditioner's ``hidden`` and ``depth`` (:class:`MLP`, :class:`ConvNet`).
     """
 
     #: How many parameters per feature the conditioner outputs.
     params_per_feature: int
 
-    def __init__(self, mask: Tensor, context_dim: int = 0, hidden: int = 64, depth: int = 2):
+    def __init__(self, mask: Tensor, context_dim: int = 0, **network: int):
         super().__init__()
         features, params = mask.shape[0], self.params_per_feature
         self.context_dim = context_dim
@@ -118,8 +122,8 @@ class Coupling(Transform):
         self.register_buffer("free", free, persistent=False)
         # The non-batch dimensions, summed over for the log-determinant.
         self.feature_dims = tuple(range(1, mask.dim() + 1))
-        network = MLP if mask.dim() == 1 else ConvNet
-        self.net = network(features + context_dim, params * features, hidden, depth)
+        conditioner = MLP if mask.dim() == 1 else ConvNet
+        self.net = conditioner(features + context_dim, params * features, **network)
 
     @abstractmethod
     def scale_shift(self, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -151,9 +155,8 @@ class AffineCoupling(Coupling):
     Arguments:
         mask: The binary mask of kept features, with shape :math:`(D,)` or :math:`(C, H, W)`.
         context_dim: The number of context features.
-        hidden: The width of the conditioner's hidden layers.
-        depth: The number of the conditioner's hidden layers.
         scale_clamp: The bound :math:`a` of :math:`|s|`.
+        network: The conditioner's options, as for :class:`Coupling`.
 
     References:
         | Density estimation using Real NVP (Dinh et al., 2017)
@@ -163,14 +166,9 @@ class AffineCoupling(Coupling):
     params_per_feature = 2
 
     def __init__(
-        self,
-        mask: Tensor,
-        context_dim: int = 0,
-        hidden: int = 64,
-        depth: int = 2,
-        scale_clamp: float = 2.0,
+        self, mask: Tensor, context_dim: int = 0, *, scale_clamp: Positive = 2.0, **network: int
     ):
-        super().__init__(mask, context_dim, hidden, depth)
+        super().__init__(mask, context_dim, **network)
         self.scale_clamp = scale_clamp
 
     def scale_shift(self, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -184,8 +182,7 @@ class AdditiveCoupling(Coupling):
     Arguments:
         mask: The binary mask of kept features, with shape :math:`(D,)`.
         context_dim: The number of context features.
-        hidden: The width of the conditioner's hidden layers.
-        depth: The number of the conditioner's hidden layers.
+        network: The conditioner's options, as for :class:`Coupling`.
 
     References:
         | NICE: Non-linear Independent Components Estimation (Dinh et al., 2014)
@@ -230,17 +227,8 @@ def alternating_masks(dim: int, layers: int) -> list[Tensor]:
 
 
 @FLOWS.register("realnvp")
-def realnvp(
-    dim: int,
-    context_dim: int = 0,
-    *,
-    layers: Count = 8,
-    hidden: Count = 64,
-    depth: Natural = 2,
-    scale_clamp: Positive = 2.0,
-    base: Base = "normal",
-    sigma: Positive = PLUGEN_SIGMA,
-) -> Flow:
+@forwards(MLP, AffineCoupling, build_flow)
+def realnvp(dim: int, context_dim: int = 0, *, layers: Count = 8, **options: Any) -> Flow:
     """A RealNVP flow: affine couplings with alternating masks.
 
     Arguments:
@@ -248,60 +236,43 @@ def realnvp(
         context_dim: The number of context features (e.g. classes of a one-hot label), 0 for
             an unconditional flow.
         layers: The number of coupling layers.
-        hidden: The width of the conditioners' hidden layers.
-        depth: The number of the conditioners' hidden layers.
-        scale_clamp: The bound of each layer's log-scale.
-        base: ``"normal"`` (context-conditioned couplings, standard normal base) or
-            ``"plugen"`` (unconditional couplings, :class:`~flowcf.flows.PluGeNNormal` base).
-        sigma: The standard deviation of the PluGeN base's attribute dimensions
-            (``base="plugen"`` only).
+        options: The conditioners' (:class:`MLP`), the couplings' (:class:`AffineCoupling`)
+            and the base's (:func:`~flowcf.flows.base.build_flow`).
 
     Example:
         >>> flow = realnvp(3, context_dim=2, layers=4, base="plugen")
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])
     """
-    distribution, transform_context = build_base(base, dim, context_dim, sigma)
-    transforms = [
-        AffineCoupling(mask, transform_context, hidden, depth, scale_clamp)
-        for mask in alternating_masks(dim, layers)
-    ]
-    return Flow(transforms, distribution, context_dim)
+
+    def couplings(transform_context: int, **coupling: Any) -> list[Transform]:
+        masks = alternating_masks(dim, layers)
+        return [AffineCoupling(mask, transform_context, **coupling) for mask in masks]
+
+    return build_flow(dim, context_dim, couplings, **options)
 
 
 @FLOWS.register("nice")
-def nice(
-    dim: int,
-    context_dim: int = 0,
-    *,
-    layers: Count = 8,
-    hidden: Count = 64,
-    depth: Natural = 2,
-    base: Base = "normal",
-    sigma: Positive = PLUGEN_SIGMA,
-) -> Flow:
+@forwards(MLP, build_flow)
+def nice(dim: int, context_dim: int = 0, *, layers: Count = 8, **options: Any) -> Flow:
     """A NICE flow: additive couplings with alternating masks and a diagonal scaling.
 
     Arguments:
         dim: The number of features :math:`D \\geq 2`.
-        context_dim: The number of context features (e.g. classes of a one-hot label), 0 for
-            an unconditional flow.
+        context_dim: The number of context features, 0 for an unconditional flow.
         layers: The number of coupling layers.
-        hidden: The width of the conditioners' hidden layers.
-        depth: The number of the conditioners' hidden layers.
-        base: ``"normal"`` (context-conditioned couplings, standard normal base) or
-            ``"plugen"`` (unconditional couplings, :class:`~flowcf.flows.PluGeNNormal` base).
-        sigma: The standard deviation of the PluGeN base's attribute dimensions
-            (``base="plugen"`` only).
+        options: The conditioners' (:class:`MLP`) and the base's
+            (:func:`~flowcf.flows.base.build_flow`).
 
     Example:
         >>> flow = nice(3, layers=4)
         >>> flow.log_prob(torch.randn(5, 3)).shape
         torch.Size([5])
     """
-    distribution, transform_context = build_base(base, dim, context_dim, sigma)
-    transforms: list[Transform] = [
-        AdditiveCoupling(mask, transform_context, hidden, depth)
-        for mask in alternating_masks(dim, layers)
-    ]
-    return Flow([*transforms, DiagonalScaling(dim)], distribution, context_dim)
+
+    def couplings(transform_context: int, **network: int) -> list[Transform]:
+        masks = alternating_masks(dim, layers)
+        additive = [AdditiveCoupling(mask, transform_context, **network) for mask in masks]
+        return [*additive, DiagonalScaling(dim)]
+
+    return build_flow(dim, context_dim, couplings, **options)

@@ -12,16 +12,20 @@ References:
     | https://arxiv.org/abs/1807.03039
 """
 
+from collections.abc import Iterable
+from functools import partial
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
 from flowcf.flows import FLOWS
-from flowcf.flows.base import Flow, Transform
-from flowcf.flows.coupling import AffineCoupling, alternating_masks
-from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
-from flowcf.rules import Count, Natural, Positive
+from flowcf.flows.base import Flow, Transform, build_flow
+from flowcf.flows.coupling import MLP, AffineCoupling, alternating_masks
+from flowcf.registry import forwards
+from flowcf.rules import Count
 
-__all__ = ["ActNorm", "LULinear", "glow"]
+__all__ = ["ActNorm", "LULinear", "glow", "glow_steps"]
 
 
 def positions(x: Tensor) -> int:
@@ -112,41 +116,37 @@ class LULinear(Transform):
         return torch.linalg.solve_triangular(upper.T, x, upper=False, left=False).movedim(-1, 1)
 
 
+def glow_steps(
+    features: int, masks: Iterable[Tensor], context_dim: int, **coupling: Any
+) -> list[Transform]:
+    """Glow's steps, one per mask: ActNorm and an LU linear map of the ``features`` (channels
+    of images), then an :class:`~flowcf.flows.coupling.AffineCoupling` keeping the mask."""
+    return [
+        transform
+        for mask in masks
+        for transform in (
+            ActNorm(features),
+            LULinear(features),
+            AffineCoupling(mask, context_dim, **coupling),
+        )
+    ]
+
+
 @FLOWS.register("glow")
-def glow(
-    dim: int,
-    context_dim: int = 0,
-    *,
-    layers: Count = 8,
-    hidden: Count = 64,
-    depth: Natural = 2,
-    scale_clamp: Positive = 2.0,
-    base: Base = "normal",
-    sigma: Positive = PLUGEN_SIGMA,
-) -> Flow:
+@forwards(MLP, AffineCoupling, build_flow)
+def glow(dim: int, context_dim: int = 0, *, layers: Count = 8, **options: Any) -> Flow:
     """A Glow flow for vectors: ``layers`` steps of ActNorm, LU linear map, affine coupling.
 
     Arguments:
         dim: The number of features :math:`D \\geq 2`.
         context_dim: The number of context features, 0 for an unconditional flow.
         layers: The number of steps.
-        hidden: The width of the couplings' hidden layers.
-        depth: The number of the couplings' hidden layers.
-        scale_clamp: The bound of each coupling's log-scale.
-        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
-        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
+        options: As for :func:`~flowcf.flows.coupling.realnvp`.
 
     Example:
         >>> flow = glow(3, context_dim=2, layers=2)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])
     """
-    distribution, transform_context = build_base(base, dim, context_dim, sigma)
-    transforms: list[Transform] = []
-    for mask in alternating_masks(dim, layers):
-        transforms += [
-            ActNorm(dim),
-            LULinear(dim),
-            AffineCoupling(mask, transform_context, hidden, depth, scale_clamp),
-        ]
-    return Flow(transforms, distribution, context_dim)
+    steps = partial(glow_steps, dim, alternating_masks(dim, layers))
+    return build_flow(dim, context_dim, steps, **options)

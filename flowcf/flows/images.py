@@ -17,7 +17,7 @@ References:
 
 import math
 from collections.abc import Callable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 import torch.nn.functional as F
@@ -25,13 +25,21 @@ from torch import Tensor, nn
 
 from flowcf.errors import UserError
 from flowcf.flows import IMAGE_FLOWS
-from flowcf.flows.base import Flow, Transform
-from flowcf.flows.coupling import AffineCoupling
-from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
-from flowcf.flows.glow import ActNorm, LULinear
-from flowcf.rules import Count, Positive, between
+from flowcf.flows.base import Flow, Transform, build_flow
+from flowcf.flows.coupling import AffineCoupling, ConvNet
+from flowcf.flows.glow import glow_steps
+from flowcf.registry import forwards
+from flowcf.rules import Count, between
 
-__all__ = ["Logit", "Multiscale", "bits_per_dim", "dequantize", "glow", "realnvp"]
+__all__ = [
+    "Logit",
+    "Multiscale",
+    "bits_per_dim",
+    "dequantize",
+    "glow",
+    "multiscale_flow",
+    "realnvp",
+]
 
 Shape = tuple[int, int, int]
 
@@ -146,39 +154,44 @@ def checkerboard_mask(shape: Shape, parity: int) -> Tensor:
     return board.expand(shape)
 
 
+@forwards(build_flow)
 def multiscale_flow(
     shape: Shape,
     context_dim: int,
-    steps: Callable[[Shape, int], list[Transform]],
-    levels: int,
-    base: str,
-    sigma: float,
-    alpha: float,
+    steps: Callable[..., list[Transform]],
+    *,
+    levels: Count = 3,
+    alpha: Annotated[float, between(0, 0.5)] = 0.05,
+    **options: Any,
 ) -> Flow:
-    """A :class:`Flow` of a logit and :class:`Multiscale` levels whose ``steps(shape,
-    transform_context)`` are built for each level's shape, with the chosen base."""
+    """The builder the image flow factories forward to: a :class:`Logit` and the
+    :class:`Multiscale` levels whose steps ``steps(shape, transform_context, **options)`` are
+    built for each level's shape, with the base of :func:`~flowcf.flows.base.build_flow`.
+
+    Arguments:
+        shape: The image shape :math:`(C, H, W)`.
+        context_dim: The number of context features, 0 for an unconditional flow.
+        steps: Builds a level's steps.
+        levels: The number of squeeze/factor-out levels.
+        alpha: The :class:`Logit` margin.
+        options: The steps' and the base's (:func:`~flowcf.flows.base.build_flow`).
+    """
     if len(shape) != 3:
         raise UserError(f"image flows take images (channels, height, width), got shape {shape}")
-    dim = math.prod(shape)
-    distribution, transform_context = build_base(base, dim, context_dim, sigma)
-    scales = [steps(level, transform_context) for level in level_shapes(shape, levels)]
-    return Flow([Logit(alpha), Multiscale(shape, scales)], distribution, context_dim)
+
+    def transforms(transform_context: int, **step_options: Any) -> list[Transform]:
+        scales = [
+            steps(level, transform_context, **step_options)
+            for level in level_shapes(shape, levels)
+        ]
+        return [Logit(alpha), Multiscale(shape, scales)]
+
+    return build_flow(math.prod(shape), context_dim, transforms, **options)
 
 
 @IMAGE_FLOWS.register("realnvp")
-def realnvp(
-    shape: Shape,
-    context_dim: int = 0,
-    *,
-    levels: Count = 3,
-    layers: Count = 4,
-    hidden: Count = 64,
-    depth: Count = 2,
-    scale_clamp: Positive = 2.0,
-    base: Base = "normal",
-    sigma: Positive = PLUGEN_SIGMA,
-    alpha: Annotated[float, between(0, 0.5)] = 0.05,
-) -> Flow:
+@forwards(ConvNet, AffineCoupling, multiscale_flow)
+def realnvp(shape: Shape, context_dim: int = 0, *, layers: Count = 4, **options: Any) -> Flow:
     """A multiscale RealNVP for images: per level, ``layers`` affine couplings with
     convolutional conditioners whose masks cycle through the two checkerboards and the two
     channel halves.
@@ -186,14 +199,10 @@ def realnvp(
     Arguments:
         shape: The image shape :math:`(C, H, W)`.
         context_dim: The number of context features, 0 for an unconditional flow.
-        levels: The number of squeeze/factor-out levels.
         layers: The couplings per level.
-        hidden: The conditioners' hidden channels.
-        depth: The conditioners' hidden layers.
-        scale_clamp: The bound of each coupling's log-scale.
-        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
-        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
-        alpha: The :class:`Logit` margin.
+        options: The conditioners' (:class:`~flowcf.flows.coupling.ConvNet`), the couplings'
+            (:class:`~flowcf.flows.coupling.AffineCoupling`), the levels' and the base's
+            (:func:`multiscale_flow`).
 
     Example:
         >>> flow = realnvp((1, 8, 8), context_dim=2, levels=2, layers=2, hidden=8)
@@ -202,45 +211,26 @@ def realnvp(
     """
     masks = (checkerboard_mask, checkerboard_mask, channel_mask, channel_mask)
 
-    def steps(level: Shape, transform_context: int) -> list[Transform]:
+    def steps(level: Shape, transform_context: int, **coupling: Any) -> list[Transform]:
         return [
-            AffineCoupling(
-                masks[i % 4](level, i % 2), transform_context, hidden, depth, scale_clamp
-            )
+            AffineCoupling(masks[i % 4](level, i % 2), transform_context, **coupling)
             for i in range(layers)
         ]
 
-    return multiscale_flow(shape, context_dim, steps, levels, base, sigma, alpha)
+    return multiscale_flow(shape, context_dim, steps, **options)
 
 
 @IMAGE_FLOWS.register("glow")
-def glow(
-    shape: Shape,
-    context_dim: int = 0,
-    *,
-    levels: Count = 3,
-    layers: Count = 4,
-    hidden: Count = 64,
-    depth: Count = 2,
-    scale_clamp: Positive = 2.0,
-    base: Base = "normal",
-    sigma: Positive = PLUGEN_SIGMA,
-    alpha: Annotated[float, between(0, 0.5)] = 0.05,
-) -> Flow:
+@forwards(ConvNet, AffineCoupling, multiscale_flow)
+def glow(shape: Shape, context_dim: int = 0, *, layers: Count = 4, **options: Any) -> Flow:
     """A multiscale Glow for images: per level, ``layers`` steps of ActNorm, an invertible 1×1
     convolution in LU form and an affine coupling of half the channels.
 
     Arguments:
         shape: The image shape :math:`(C, H, W)`.
         context_dim: The number of context features, 0 for an unconditional flow.
-        levels: The number of squeeze/factor-out levels.
         layers: The steps per level.
-        hidden: The conditioners' hidden channels.
-        depth: The conditioners' hidden layers.
-        scale_clamp: The bound of each coupling's log-scale.
-        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
-        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
-        alpha: The :class:`Logit` margin.
+        options: As for :func:`realnvp`.
 
     Example:
         >>> flow = glow((1, 8, 8), levels=2, layers=2, hidden=8)
@@ -248,18 +238,8 @@ def glow(
         torch.Size([2, 1, 8, 8])
     """
 
-    def steps(level: Shape, transform_context: int) -> list[Transform]:
-        channels = level[0]
-        return [
-            transform
-            for i in range(layers)
-            for transform in (
-                ActNorm(channels),
-                LULinear(channels),
-                AffineCoupling(
-                    channel_mask(level, i % 2), transform_context, hidden, depth, scale_clamp
-                ),
-            )
-        ]
+    def steps(level: Shape, transform_context: int, **coupling: Any) -> list[Transform]:
+        masks = [channel_mask(level, i % 2) for i in range(layers)]
+        return glow_steps(level[0], masks, transform_context, **coupling)
 
-    return multiscale_flow(shape, context_dim, steps, levels, base, sigma, alpha)
+    return multiscale_flow(shape, context_dim, steps, **options)

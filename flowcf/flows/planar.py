@@ -15,6 +15,7 @@ References:
 """
 
 from functools import partial
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +23,9 @@ from torch import Tensor, nn
 
 from flowcf.errors import UserError
 from flowcf.flows import FLOWS
-from flowcf.flows.base import Flow, Transform
-from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
-from flowcf.rules import Count, Positive
+from flowcf.flows.base import Flow, Transform, build_flow
+from flowcf.registry import forwards
+from flowcf.rules import Count
 
 __all__ = ["ContextAffine", "Planar", "Radial", "layer_flow"]
 
@@ -127,14 +128,9 @@ class Radial(Transform):
         return centre + (y - centre) / (1 + beta / (alpha + r))
 
 
+@forwards(build_flow)
 def layer_flow(
-    layer: type[Transform],
-    dim: int,
-    context_dim: int = 0,
-    *,
-    layers: Count = 16,
-    base: Base = "normal",
-    sigma: Positive = PLUGEN_SIGMA,
+    layer: type[Transform], dim: int, context_dim: int = 0, *, layers: Count = 16, **options: Any
 ) -> Flow:
     """A flow of ``layers`` layers of one kind, registered as ``planar`` (:class:`Planar`:
     densities only, no inverse, no sampling) and ``radial`` (:class:`Radial`).
@@ -144,8 +140,7 @@ def layer_flow(
         dim: The number of features :math:`D`.
         context_dim: The number of context features, 0 for an unconditional flow.
         layers: The number of layers.
-        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
-        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
+        options: The base's (:func:`~flowcf.flows.base.build_flow`).
 
     Example:
         >>> flow = FLOWS.build("planar", 3, context_dim=2, layers=4)
@@ -154,9 +149,11 @@ def layer_flow(
         >>> FLOWS.build("radial", 3, layers=4).sample(5).shape
         torch.Size([5, 3])
     """
-    distribution, transform_context = build_base(base, dim, context_dim, sigma)
-    transforms = [layer(dim, transform_context) for _ in range(layers)]
-    return Flow(transforms, distribution, context_dim)
+
+    def transforms(transform_context: int) -> list[Transform]:
+        return [layer(dim, transform_context) for _ in range(layers)]
+
+    return build_flow(dim, context_dim, transforms, **options)
 
 
 FLOWS.register("planar")(partial(layer_flow, Planar))

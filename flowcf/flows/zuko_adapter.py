@@ -12,14 +12,15 @@ References:
 """
 
 from functools import partial
+from typing import Any
 
 import zuko
 from torch import Tensor
 
 from flowcf.flows import FLOWS
-from flowcf.flows.base import Flow, Transform
-from flowcf.flows.distributions import PLUGEN_SIGMA, Base, build_base
-from flowcf.rules import Count, Natural, Positive
+from flowcf.flows.base import Flow, Transform, build_flow
+from flowcf.registry import forwards
+from flowcf.rules import Count, Natural
 
 __all__ = ["ZUKO_FLOWS", "ZukoTransform", "zuko_flow"]
 
@@ -57,6 +58,7 @@ class ZukoTransform(Transform):
         return self._at(z, context).inv(z)
 
 
+@forwards(build_flow)
 def zuko_flow(
     flow_class: type[zuko.flows.Flow],
     dim: int,
@@ -66,8 +68,7 @@ def zuko_flow(
     hidden: Count = 64,
     depth: Natural = 2,
     random_order: bool = False,
-    base: Base = "normal",
-    sigma: Positive = PLUGEN_SIGMA,
+    **options: Any,
 ) -> Flow:
     """A zuko flow's transforms with a flowcf base.
 
@@ -79,8 +80,7 @@ def zuko_flow(
         hidden: The width of the conditioners' hidden layers.
         depth: The number of the conditioners' hidden layers.
         random_order: Random feature orders between layers (zuko's ``randperm``).
-        base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
-        sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
+        options: The base's (:func:`~flowcf.flows.base.build_flow`).
 
     Example:
         >>> import torch
@@ -88,16 +88,18 @@ def zuko_flow(
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])
     """
-    distribution, transform_context = build_base(base, dim, context_dim, sigma)
-    zuko_model = flow_class(
-        dim,
-        transform_context,
-        transforms=layers,
-        randperm=random_order,
-        hidden_features=[hidden] * depth,
-    )
-    transform = ZukoTransform(zuko_model.transform, transform_context)
-    return Flow([transform], distribution, context_dim)
+
+    def transforms(transform_context: int) -> list[Transform]:
+        zuko_model = flow_class(
+            dim,
+            transform_context,
+            transforms=layers,
+            randperm=random_order,
+            hidden_features=[hidden] * depth,
+        )
+        return [ZukoTransform(zuko_model.transform, transform_context)]
+
+    return build_flow(dim, context_dim, transforms, **options)
 
 
 for _name, _flow_class in ZUKO_FLOWS.items():
