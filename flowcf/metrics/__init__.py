@@ -1,4 +1,4 @@
-"""Metrics, by registry name (DESIGN §6)."""
+"""Metrics, by registry name (PPCEF's and PLACE's evaluations)."""
 
 from flowcf.metrics import (  # noqa: F401  (registers them)
     actionability,

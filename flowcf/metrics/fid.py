@@ -1,4 +1,4 @@
-r"""Fréchet Inception Distance between counterfactuals and real target-class images (DESIGN §7).
+r"""Fréchet Inception Distance (Heusel et al. 2017) of counterfactuals and target-class images.
 
 FID fits a Gaussian to the Inception-v3 pool3 features of each image set and measures
 
@@ -16,7 +16,7 @@ graph's own preprocessing. Its input contract, as verified by running it:
   either fail or, worse, silently return several rows per image (the final pooling is a fixed
   8×8 average, then a reshape to (-1, 2048));
 - values already preprocessed as in TF FID, x₂₅₅ / 128 − 1 ∈ [−1, 0.9921875], which is the
-  package's default ``INPUT_RANGE_TF`` (DESIGN's "[−1, 1]" rounds this; 2x − 1 would change
+  package's default ``INPUT_RANGE_TF`` ("[−1, 1]" rounds this; 2x − 1 would change
   the features by ~0.3%);
 - output: (N, 2048) pool3 features, non-negative.
 

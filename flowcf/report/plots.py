@@ -196,7 +196,7 @@ def plot_image_counterfactuals(path: str | os.PathLike, results: dict, index: li
 def plot_trajectory(
     path: str | os.PathLike, frames: Tensor, steps: Tensor, proba: Tensor, labels: list[str]
 ) -> None:
-    """A strip per factual of its candidates along the search, like PLACE's Fig. 2 (seeds/002).
+    """Per factual, a strip of its candidates along the search, like Fig. 2 of PLACE (2025).
 
     Arguments:
         path: The PNG file to write (atomically).
