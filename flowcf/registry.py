@@ -2,7 +2,7 @@
 
 Every swappable part of flowcf is a name in a :class:`Registry` and a YAML file in ``conf/``.
 
-Example:
+Examples:
     >>> SHAPES = Registry("shape")
     >>> @SHAPES.register("square")
     ... def square(side: float) -> float:

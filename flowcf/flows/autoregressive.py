@@ -56,7 +56,7 @@ class MADE(nn.Sequential):
         hidden: The width of the hidden layers.
         depth: The number of hidden layers.
 
-    Example:
+    Examples:
         >>> made = MADE(torch.tensor([1, 0, 2]), outputs_per_feature=2)
         >>> made(torch.randn(4, 3)).shape
         torch.Size([4, 6])
@@ -167,7 +167,7 @@ def maf(
         base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
         sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
 
-    Example:
+    Examples:
         >>> flow = maf(3, context_dim=2, layers=2, random_order=True)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])

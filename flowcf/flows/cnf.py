@@ -163,7 +163,7 @@ def cnf(
         base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
         sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
 
-    Example:
+    Examples:
         >>> flow = cnf(3, context_dim=2, hidden=16)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])

@@ -256,7 +256,7 @@ def realnvp(
         sigma: The standard deviation of the PluGeN base's attribute dimensions
             (``base="plugen"`` only).
 
-    Example:
+    Examples:
         >>> flow = realnvp(3, context_dim=2, layers=4, base="plugen")
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])
@@ -294,7 +294,7 @@ def nice(
         sigma: The standard deviation of the PluGeN base's attribute dimensions
             (``base="plugen"`` only).
 
-    Example:
+    Examples:
         >>> flow = nice(3, layers=4)
         >>> flow.log_prob(torch.randn(5, 3)).shape
         torch.Size([5])

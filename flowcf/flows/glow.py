@@ -136,7 +136,7 @@ def glow(
         base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
         sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
 
-    Example:
+    Examples:
         >>> flow = glow(3, context_dim=2, layers=2)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])

@@ -195,7 +195,7 @@ def realnvp(
         sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
         alpha: The :class:`Logit` margin.
 
-    Example:
+    Examples:
         >>> flow = realnvp((1, 8, 8), context_dim=2, levels=2, layers=2, hidden=8)
         >>> flow.log_prob(torch.rand(3, 1, 8, 8), torch.eye(2)[[0, 1, 1]]).shape
         torch.Size([3])
@@ -242,7 +242,7 @@ def glow(
         sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
         alpha: The :class:`Logit` margin.
 
-    Example:
+    Examples:
         >>> flow = glow((1, 8, 8), levels=2, layers=2, hidden=8)
         >>> flow.sample(2).shape
         torch.Size([2, 1, 8, 8])

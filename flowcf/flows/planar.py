@@ -147,7 +147,7 @@ def layer_flow(
         base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
         sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
 
-    Example:
+    Examples:
         >>> flow = FLOWS.build("planar", 3, context_dim=2, layers=4)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])

@@ -97,7 +97,7 @@ def zuko_flow(
         base: ``"normal"`` or ``"plugen"``, as for :func:`~flowcf.flows.coupling.realnvp`.
         sigma: The PluGeN base's standard deviation (``base="plugen"`` only).
 
-    Example:
+    Examples:
         >>> import torch
         >>> flow = FLOWS.build("zuko_nsf", 3, context_dim=2, layers=2, hidden=16)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape

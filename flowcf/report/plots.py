@@ -3,7 +3,7 @@ r"""Pictures of counterfactuals, written as PNG files.
 Figures are built on :class:`matplotlib.figure.Figure` directly, never through pyplot's global
 state, so plotting works without a display.
 
-Example:
+Examples:
     >>> import tempfile, torch
     >>> path = Path(tempfile.mkdtemp()) / "cf.png"
     >>> x_train, y_train = torch.randn(100, 2), torch.randint(0, 2, (100,))
