@@ -24,24 +24,9 @@ __all__ = ["ZUKO_FLOWS", "ZukoTransform", "zuko_flow"]
 
 #: The zuko flow classes exposed as ``zuko_<name>``: autoregressive flows whose
 #: ``(features, context, transforms=, randperm=, hidden_features=)`` options map onto flowcf's.
-#:
-#: zuko's NAF fits this interface but fails the registry-wide checks of ``tests/test_flows.py``
-#: (float64, parameters perturbed by N(0, 0.2²)), so it is left out (tried 2026-11-30, zuko 1.6):
-#:
-#: 1. It inverts its monotonic networks by bisection on [-10, 10] to 1e-6, defaults of
-#:    ``zuko.transforms.MonotonicTransform`` that ``NAF`` does not expose. The soft clips between
-#:    its layers map onto (-11, 11), so a layer's input can lie beyond 10 and the inverse is then
-#:    wrong by O(1) (2.3 in ``test_inverse``); at the identity the 1e-6, amplified by the soft
-#:    clips' inverses, still gives errors of 4e-6 against the test's 1e-6. Widening the
-#:    bisection (B = 100, 1e-10, through a subclass of ``zuko.flows.neural.MNN``) fixes this
-#:    (error 3e-8), but:
-#: 2. its log-density is not usable away from the identity: perturbed, log p(x) = -inf on the
-#:    whole [-10, 10]² test grid while its samples lie within |x| < 1.7, so the density does
-#:    not integrate to one (0 at std 0.2, 1.023 at std 0.05) and samples do not follow it;
-#: 3. trained as the PluGeN test trains every flow, its class samples miss their centres by
-#:    0.40 (tolerance 0.25).
-#:
-#: UNAF and SOSPF invert by the same bounded bisection and are left out likewise.
+#: NAF, UNAF and SOSPF are not: they invert by bisection on [-10, 10], which their layers'
+#: outputs can leave, and NAF's density fails the flow tests (``tests/test_flows.py``) once its
+#: parameters move away from the identity.
 ZUKO_FLOWS = {
     "maf": zuko.flows.MAF,  # affine (Papamakarios et al., 2017)
     "nsf": zuko.flows.NSF,  # rational-quadratic splines (Durkan et al., 2019)
