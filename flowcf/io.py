@@ -11,7 +11,7 @@ __all__ = ["atomic_write", "atomic_write_text"]
 def atomic_write(path: str | Path, write: Callable[[Path], None]) -> Path:
     """Calls ``write(tmp)`` on a temporary file beside ``path``, then renames it to ``path``.
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> d = pathlib.Path(tempfile.mkdtemp())
         >>> atomic_write(d / "a.txt", lambda tmp: tmp.write_text("hi")).read_text()

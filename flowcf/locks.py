@@ -27,7 +27,7 @@ def _holds(fd: int, path: Path) -> bool:
 def exclusive(path: str | Path) -> Iterator[None]:
     """Holds an exclusive lock on ``path`` (created with its directory, and removed on release).
 
-    Example:
+    Examples:
         >>> import tempfile, pathlib
         >>> lock = pathlib.Path(tempfile.mkdtemp()) / "a" / ".lock"
         >>> with exclusive(lock):

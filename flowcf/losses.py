@@ -1,4 +1,4 @@
-"""Registered loss terms that gradient methods compose from config (DESIGN §3).
+"""Registered loss terms that gradient methods compose from config.
 
 Every term maps a batch of :class:`Candidate` counterfactuals to per-sample values of shape (B,).
 A method's YAML lists terms with weights::

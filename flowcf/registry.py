@@ -4,7 +4,7 @@ Every swappable part of flowcf is a name in a :class:`Registry` and a YAML file 
 A registry package imports its modules with :func:`import_modules`, so adding a part is adding
 one module and one YAML file.
 
-Example:
+Examples:
     >>> SHAPES = Registry("shape")
     >>> @SHAPES.register("square")
     ... def square(side: float) -> float:

@@ -10,7 +10,7 @@ the one source of truth for what it accepts::
 :class:`~flowcf.errors.UserError` naming the key and what it accepts, e.g.
 ``model.layers must be a whole number ≥ 1, got 0``.
 
-Example:
+Examples:
     >>> rule_of(Count).check("model.layers", 0)
     Traceback (most recent call last):
     ...

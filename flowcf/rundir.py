@@ -60,7 +60,7 @@ def changes(saved: Mapping[str, Any], current: Mapping[str, Any], prefix: str = 
     """The dotted keys whose values differ between two configs, each as
     ``key (saved → current)``; ``missing`` where a side lacks the key.
 
-    Example:
+    Examples:
         >>> changes({"method": {"max_steps": 300, "lr": 0.1}}, {"method": {"max_steps": 2000,
         ...          "lr": 0.1}, "seed": 1})
         ['method.max_steps (300 → 2000)', 'seed (missing → 1)']

@@ -3,7 +3,7 @@ r"""Split, standardised vector data sets and the dataset registry.
 Every dataset factory registered in :data:`DATASETS` has the signature
 ``load(cfg: Mapping, seed: int) -> Dataset`` where ``cfg`` is the data config (``conf/data``).
 
-Example:
+Examples:
     >>> import numpy as np
     >>> x = np.random.default_rng(0).normal(size=(100, 2))
     >>> y = np.arange(100) % 2
@@ -58,8 +58,9 @@ class Attributes:
 
     Arguments:
         names: The :math:`K` attribute names, the labelled one first.
-        train, val, test: The attributes of each split in :math:`\{0, 1\}`, float32
-            :math:`(N, K)`.
+        train: The training split's attributes in :math:`\{0, 1\}`, float32 :math:`(N, K)`.
+        val: The validation split's, the same way.
+        test: The test split's, the same way.
     """
 
     names: list[str]

@@ -31,7 +31,7 @@ References:
     | Deep Learning Face Attributes in the Wild (Liu et al., ICCV 2015)
     | https://arxiv.org/abs/1411.7766
 
-Example:
+Examples:
     >>> ds = DATASETS.build(  # doctest: +SKIP
     ...     "celeba", {"root": "data", "size": 64, "attribute": "Smiling",
     ...     "attributes": ["Male", "Young"]}, seed=0,

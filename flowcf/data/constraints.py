@@ -25,7 +25,7 @@ References:
     | Actionable Recourse in Linear Classification (Ustun, Spangher, Liu, 2019)
     | https://arxiv.org/abs/1809.06514
 
-Example:
+Examples:
     >>> c = Constraints(
     ...     feature=torch.tensor([0, 1, 1, 2]), names=["age", "sex", "amount"],
     ...     direction=torch.tensor([1, 0, 0, 0]).float(), mutable=torch.tensor([1, 0, 0, 1.0]),

@@ -7,7 +7,7 @@ counterfactuals come back in the table's own units and category names. Fitting a
 numeric and ordinal feature's range: the training split's min and max, or the schema's
 ``ranges`` where it gives a bound (whole numbers inward for integers and ordinals).
 
-Example:
+Examples:
     >>> schema = Schema({"age": "integer", "sex": "categorical"}, "y", ["0", "1"],
     ...                 immutable=["sex"], monotone={"age": "increasing"})
     >>> frame = pd.DataFrame({"age": [20.0, 40.0], "sex": ["f", "m"]})

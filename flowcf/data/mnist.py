@@ -16,7 +16,7 @@ References:
     | Gradient-based learning applied to document recognition (LeCun et al., 1998)
     | https://doi.org/10.1109/5.726791
 
-Example:
+Examples:
     >>> ds = DATASETS.build(  # doctest: +SKIP
     ...     "mnist", {"root": "data", "size": 32, "val": 100, "train_size": 500,
     ...     "test_size": 200}, seed=0,

@@ -5,7 +5,7 @@ and read through a fresh memory map per access (:class:`StreamedImages`), so a p
 images of the batch it asks for, never the split: CelebA's 162,770 training faces at 256 x 256
 are 32 GB as uint8 and would be 128 GB as float32.
 
-Example:
+Examples:
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "images.npy"
     >>> batches = [torch.full((2, 3, 4, 4), 255, dtype=torch.uint8), torch.zeros(1, 3, 4, 4,

@@ -16,7 +16,7 @@ References:
     | inference (Johnson et al., 2016)
     | https://arxiv.org/abs/1603.06277
 
-Example:
+Examples:
     >>> x, y = TOYS["pinwheel"](1000, 0.1, 0)
     >>> x.shape, sorted(set(y.tolist()))
     ((1000, 2), [0, 1, 2, 3, 4])

@@ -1,7 +1,7 @@
 """Normalizing flows, built by name from :data:`FLOWS` (vectors) or :data:`IMAGE_FLOWS` (images,
 ``space=pixel``), with a base chosen by name from :data:`BASES`.
 
-Example:
+Examples:
     >>> from flowcf.flows import FLOWS
     >>> "realnvp" in FLOWS
     True

@@ -70,7 +70,7 @@ class MADE(nn.Sequential):
         network: The width ``hidden`` and number ``depth`` of the hidden layers
             (:func:`hidden_degrees`).
 
-    Example:
+    Examples:
         >>> made = MADE(torch.tensor([1, 0, 2]), outputs_per_feature=2)
         >>> made(torch.randn(4, 3)).shape
         torch.Size([4, 6])
@@ -162,7 +162,7 @@ def maf(
         options: The networks' (:func:`hidden_degrees`), the layers' (:class:`MaskedAffine`)
             and the base's (:func:`~flowcf.flows.base.build_flow`).
 
-    Example:
+    Examples:
         >>> flow = maf(3, context_dim=2, layers=2, random_order=True)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])

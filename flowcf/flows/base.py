@@ -59,7 +59,7 @@ class Flow(nn.Module):
             ``sample(n, context)`` (e.g. :class:`flowcf.flows.StandardNormal`).
         context_dim: The number of context features :math:`C`, 0 for an unconditional flow.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from flowcf.flows import FLOWS
         >>> flow = FLOWS.build("realnvp", 2, context_dim=3)

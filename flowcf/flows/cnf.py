@@ -152,7 +152,7 @@ def cnf(
         options: The field's (:class:`~flowcf.flows.coupling.MLP`), the solver's
             (:class:`ContinuousTransform`) and the base's (:func:`~flowcf.flows.base.build_flow`).
 
-    Example:
+    Examples:
         >>> flow = cnf(3, context_dim=2, hidden=16)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])

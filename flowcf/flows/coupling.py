@@ -239,7 +239,7 @@ def realnvp(dim: int, context_dim: int = 0, *, layers: Count = 8, **options: Any
         options: The conditioners' (:class:`MLP`), the couplings' (:class:`AffineCoupling`)
             and the base's (:func:`~flowcf.flows.base.build_flow`).
 
-    Example:
+    Examples:
         >>> flow = realnvp(3, context_dim=2, layers=4, base="plugen")
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])
@@ -264,7 +264,7 @@ def nice(dim: int, context_dim: int = 0, *, layers: Count = 8, **options: Any) -
         options: The conditioners' (:class:`MLP`) and the base's
             (:func:`~flowcf.flows.base.build_flow`).
 
-    Example:
+    Examples:
         >>> flow = nice(3, layers=4)
         >>> flow.log_prob(torch.randn(5, 3)).shape
         torch.Size([5])

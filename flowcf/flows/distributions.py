@@ -41,7 +41,7 @@ class StandardNormal(nn.Module):
     Arguments:
         dim: The number of dimensions :math:`D`.
 
-    Example:
+    Examples:
         >>> base = StandardNormal(2)
         >>> base.log_prob(torch.zeros(1, 2))
         tensor([-1.8379])
@@ -89,7 +89,7 @@ class PluGeNNormal(nn.Module):
         | PluGeN: Multi-Label Conditional Generation From Pre-Trained Models (Wołczyk et al., 2022)
         | https://arxiv.org/abs/2109.09011
 
-    Example:
+    Examples:
         >>> base = PluGeNNormal(3, context_dim=2, sigma=0.5)
         >>> c = torch.tensor([[1.0, 0.0]])
         >>> base.log_prob(torch.tensor([[1.0, -1.0, 0.0]]), c)
@@ -180,7 +180,7 @@ def build_base(
         UserError: For an unknown name or options the base cannot take (e.g. more classes than
             features with ``"plugen"``).
 
-    Example:
+    Examples:
         >>> base, transform_context = build_base("plugen", 4, context_dim=2)
         >>> type(base).__name__, transform_context
         ('PluGeNNormal', 0)

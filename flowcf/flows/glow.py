@@ -143,7 +143,7 @@ def glow(dim: int, context_dim: int = 0, *, layers: Count = 8, **options: Any) -
         layers: The number of steps.
         options: As for :func:`~flowcf.flows.coupling.realnvp`.
 
-    Example:
+    Examples:
         >>> flow = glow(3, context_dim=2, layers=2)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])

@@ -204,7 +204,7 @@ def realnvp(shape: Shape, context_dim: int = 0, *, layers: Count = 4, **options:
             (:class:`~flowcf.flows.coupling.AffineCoupling`), the levels' and the base's
             (:func:`multiscale_flow`).
 
-    Example:
+    Examples:
         >>> flow = realnvp((1, 8, 8), context_dim=2, levels=2, layers=2, hidden=8)
         >>> flow.log_prob(torch.rand(3, 1, 8, 8), torch.eye(2)[[0, 1, 1]]).shape
         torch.Size([3])
@@ -232,7 +232,7 @@ def glow(shape: Shape, context_dim: int = 0, *, layers: Count = 4, **options: An
         layers: The steps per level.
         options: As for :func:`realnvp`.
 
-    Example:
+    Examples:
         >>> flow = glow((1, 8, 8), levels=2, layers=2, hidden=8)
         >>> flow.sample(2).shape
         torch.Size([2, 1, 8, 8])

@@ -22,7 +22,7 @@ References:
     | PluGeN: Multi-Label Conditional Generation From Pre-Trained Models (Wołczyk et al., 2022)
     | https://arxiv.org/abs/2109.09011
 
-Example:
+Examples:
     >>> from flowcf.flows import FLOWS
     >>> inner = FLOWS.build("realnvp", 4, context_dim=3, layers=2, base="plugen")
     >>> prior = torch.tensor([[0.0, 0.5, 0.2], [1.0, 0.3, 0.9]])  # p(a_k = 1 | y = c)

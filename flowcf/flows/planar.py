@@ -142,7 +142,7 @@ def layer_flow(
         layers: The number of layers.
         options: The base's (:func:`~flowcf.flows.base.build_flow`).
 
-    Example:
+    Examples:
         >>> flow = FLOWS.build("planar", 3, context_dim=2, layers=4)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape
         torch.Size([5])

@@ -24,10 +24,11 @@ from flowcf.rules import Count, Natural
 
 __all__ = ["ZUKO_FLOWS", "ZukoTransform", "zuko_flow"]
 
-#: The zuko flow classes exposed as ``zuko_<name>``: those whose
-#: ``(features, context, transforms=, randperm=, hidden_features=)`` options map onto flowcf's
-#: and that pass the checks of every flow (``tests/test_flows.py``). NAF, UNAF and SOSPF do not:
-#: they invert by bisection on a bounded interval, which misses points outside it.
+#: The zuko flow classes exposed as ``zuko_<name>``: autoregressive flows whose
+#: ``(features, context, transforms=, randperm=, hidden_features=)`` options map onto flowcf's.
+#: NAF, UNAF and SOSPF are not: they invert by bisection on [-10, 10], which their layers'
+#: outputs can leave, and NAF's density fails the flow tests (``tests/test_flows.py``) once its
+#: parameters move away from the identity.
 ZUKO_FLOWS = {
     "maf": zuko.flows.MAF,  # affine (Papamakarios et al., 2017)
     "nsf": zuko.flows.NSF,  # rational-quadratic splines (Durkan et al., 2019)
@@ -82,7 +83,7 @@ def zuko_flow(
         random_order: Random feature orders between layers (zuko's ``randperm``).
         options: The base's (:func:`~flowcf.flows.base.build_flow`).
 
-    Example:
+    Examples:
         >>> import torch
         >>> flow = FLOWS.build("zuko_nsf", 3, context_dim=2, layers=2, hidden=16)
         >>> flow.log_prob(torch.randn(5, 3), torch.eye(2)[[0, 1, 1, 0, 1]]).shape

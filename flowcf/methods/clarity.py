@@ -43,8 +43,11 @@ class LatentEnsemble(LossTerm):
     Arguments:
         models: Needs the autoencoder whose latent space is searched.
         members: Ensemble size.
-        hidden, depth: Each member's MLP width and number of hidden layers.
-        epochs, batch_size, lr: Training of each member (Adam, early stopping on 10% held out).
+        hidden: Each member's MLP width.
+        depth: Each member's number of hidden layers.
+        epochs: Training epochs of each member (Adam, early stopping on 10% held out).
+        batch_size: Its batch size.
+        lr: Its learning rate.
     """
 
     def __init__(

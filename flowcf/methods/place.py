@@ -6,8 +6,8 @@ PluGeN-style flow on the latent codes. The terms and λs come from ``conf/method
 With the identity autoencoder (toy and tabular data) the search runs on the inputs.
 
 References:
-    | PLACE: Plausible Latent Counterfactual Explanations (Furman, Lenkiewicz, Zięba),
-    | ``seeds/002`` in this project's sources.
+    | Plausible Visual Counterfactual Explanations in Latent Space with Normalizing Flows
+    | (PLACE; Lenkiewicz, Musiałek, Furman, Zięba, 2025)
 
     | PluGeN: Multi-Label Conditional Generation from Pre-trained Models
     | (Wołczyk et al., AAAI 2022) https://arxiv.org/abs/2109.09011

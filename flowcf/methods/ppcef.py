@@ -18,7 +18,7 @@ __all__ = ["PPCEF"]
 class PPCEF(GradientSearch):
     """Gradient search in the input space with distance, decision and plausibility terms.
 
-    Example:
+    Examples:
         ``METHODS.build("ppcef", models, losses=cfg.losses, lr=5e-3, max_steps=1000)
         .explain(x, y, y_target)`` with ``models`` a :class:`~flowcf.losses.Models`.
     """

@@ -1,4 +1,4 @@
-"""Metrics, by registry name (DESIGN §6)."""
+"""Metrics, by registry name (PPCEF's and PLACE's evaluations)."""
 
 from flowcf.metrics.base import METRICS, EvaluationContext, Metric, compute_metrics
 from flowcf.registry import import_modules

@@ -1,4 +1,4 @@
-"""Metrics: registered by name, computed per factual and aggregated as in DESIGN §6.
+"""Metrics: registered by name, computed per factual and aggregated as in PPCEF's evaluation.
 
 Following the PPCEF authors' evaluation, coverage and validity are over all factuals; distances
 and densities are over valid counterfactuals only.

@@ -1,5 +1,5 @@
-"""Density metrics under the evaluation flow: log p(x' | y'), plausibility (DESIGN §6) and the
-validity-weighted log density that Optuna presets maximize."""
+"""Density metrics under the evaluation flow: log p(x' | y'), plausibility (PPCEF; Wielopolski
+et al. 2024) and the validity-weighted log density that Optuna presets maximize."""
 
 import torch
 

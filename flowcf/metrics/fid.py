@@ -1,4 +1,4 @@
-r"""Fréchet Inception Distance between counterfactuals and real target-class images (DESIGN §7).
+r"""Fréchet Inception Distance (Heusel et al. 2017) of counterfactuals and target-class images.
 
 FID fits a Gaussian to the Inception-v3 pool3 features of each image set and measures
 
@@ -16,7 +16,7 @@ graph's own preprocessing. Its input contract, as verified by running it:
   either fail or, worse, silently return several rows per image (the final pooling is a fixed
   8×8 average, then a reshape to (-1, 2048));
 - values already preprocessed as in TF FID, x₂₅₅ / 128 − 1 ∈ [−1, 0.9921875], which is the
-  package's default ``INPUT_RANGE_TF`` (DESIGN's "[−1, 1]" rounds this; 2x − 1 would change
+  package's default ``INPUT_RANGE_TF`` ("[−1, 1]" rounds this; 2x − 1 would change
   the features by ~0.3%);
 - output: (N, 2048) pool3 features, non-negative.
 
@@ -127,10 +127,12 @@ def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -
     singular covariances (fewer samples than dimensions) need no ε offset.
 
     Arguments:
-        mu1, mu2: Means, (D,).
-        sigma1, sigma2: Covariances, (D, D), symmetric positive semi-definite.
+        mu1: The first mean, (D,).
+        sigma1: The first covariance, (D, D), symmetric positive semi-definite.
+        mu2: The second mean, (D,).
+        sigma2: The second covariance, (D, D), symmetric positive semi-definite.
 
-    Example:
+    Examples:
         >>> frechet_distance(torch.zeros(2), torch.eye(2), torch.ones(2), 4 * torch.eye(2))
         4.0
     """
@@ -152,7 +154,8 @@ def feature_frechet_distance(f1: Tensor, f2: Tensor) -> float:
     an :math:`n_1 \times n_2` matrix, instead of two D×D eigendecompositions.
 
     Arguments:
-        f1, f2: Features, (N₁, D) and (N₂, D), with N₁, N₂ ≥ 2.
+        f1: The first set's features, (N₁, D), N₁ ≥ 2.
+        f2: The second set's features, (N₂, D), N₂ ≥ 2.
     """
     f1, f2 = f1.double(), f2.double()
     (n1, d), n2 = f1.shape, len(f2)

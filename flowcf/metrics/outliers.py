@@ -1,4 +1,4 @@
-"""Outlier scores of counterfactuals against the training data, from scikit-learn (DESIGN §6).
+"""Outlier scores of counterfactuals against the training data, from scikit-learn.
 
 Both are ``score_samples`` of a detector fitted on the training inputs: higher means more
 normal. As in the PPCEF authors' evaluation, LOF is a novelty LOF with k = 20 and the isolation

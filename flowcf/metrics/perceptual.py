@@ -1,4 +1,4 @@
-r"""LPIPS between factual and counterfactual images (DESIGN §7).
+r"""LPIPS between factual and counterfactual images (Zhang et al. 2018).
 
 ``lpips`` is real LPIPS with a pretrained backbone (:func:`flowcf.models.lpips.find_backbone`);
 ``lpips_rand`` puts LPIPS's linear layers on a random (seeded) AlexNet: reproducible, but not

@@ -1,4 +1,4 @@
-"""Coverage and validity (DESIGN §6)."""
+"""Coverage and validity (PPCEF, Wielopolski et al. 2024)."""
 
 from flowcf.metrics.base import EvaluationContext, metric
 

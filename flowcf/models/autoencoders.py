@@ -21,7 +21,7 @@ References:
     | Auto-Encoding Variational Bayes (Kingma & Welling, 2014)
     | https://arxiv.org/abs/1312.6114
 
-Example:
+Examples:
     >>> import torch
     >>> vae = AUTOENCODERS.build("conv_vae", (1, 32, 32), latent_dim=8)
     >>> x = torch.rand(5, 1, 32, 32)

@@ -1,7 +1,7 @@
 """Classifiers: each factory takes the input shape (without the batch) and the number of
 classes, and returns a module mapping inputs of that shape to logits of shape (B, C).
 
-Example:
+Examples:
     >>> import torch
     >>> model = CLASSIFIERS.build("mlp", (2,), 3, hidden=16, depth=1)
     >>> model(torch.zeros(5, 2)).shape

@@ -113,7 +113,7 @@ class LPIPSDistance(nn.Module):
         network: An ``lpips.LPIPS`` network.
         min_size: The smallest image side its backbone accepts.
 
-    Example:
+    Examples:
         >>> distance = load_lpips(None)  # random backbone: not LPIPS
         >>> x = torch.rand(2, 1, 32, 32)
         >>> distance(x, x)

@@ -3,7 +3,7 @@ r"""Pictures of counterfactuals, written as PNG files.
 Figures are built on :class:`matplotlib.figure.Figure` directly, never through pyplot's global
 state, so plotting works without a display.
 
-Example:
+Examples:
     >>> import tempfile, torch
     >>> path = Path(tempfile.mkdtemp()) / "cf.png"
     >>> x_train, y_train = torch.randn(100, 2), torch.randint(0, 2, (100,))
@@ -196,7 +196,7 @@ def plot_image_counterfactuals(path: str | os.PathLike, results: dict, index: li
 def plot_trajectory(
     path: str | os.PathLike, frames: Tensor, steps: Tensor, proba: Tensor, labels: list[str]
 ) -> None:
-    """A strip per factual of its candidates along the search, like PLACE's Fig. 2 (seeds/002).
+    """Per factual, a strip of its candidates along the search, like Fig. 2 of PLACE (2025).
 
     Arguments:
         path: The PNG file to write (atomically).

@@ -36,7 +36,7 @@ def aggregate(runs: pd.DataFrame, by: list[str], metrics: Iterable[str]) -> pd.D
     value. A run without one (NaN: e.g. ``l1`` when it found no valid counterfactual) counts in
     ``runs`` but not in ``_n``; the std of fewer than two values is NaN.
 
-    Example:
+    Examples:
         >>> runs = pd.DataFrame({"method": ["a", "a"], "l1": [0.1025, float("nan")]})
         >>> aggregate(runs, ["method"], ["l1"]).to_dict("records")
         [{'method': 'a', 'runs': 2, 'l1_mean': 0.1025, 'l1_std': nan, 'l1_n': 1}]
@@ -52,7 +52,7 @@ def cell(mean: float, std: float, n: int, runs: int) -> str:
     """A metric's cell: ``mean ± std``, or the value alone when it rests on one run, followed by
     ``(n of runs runs)`` when some runs have no value; ``—`` when none has.
 
-    Example:
+    Examples:
         >>> cell(0.1025, float("nan"), 1, 2), cell(1.34, 0.029, 2, 2), cell(0.5, 0.0, 1, 1)
         ('0.1025 (1 of 2 runs)', '1.34 ± 0.029', '0.5')
     """
@@ -109,7 +109,7 @@ def latex_escape(text: str) -> str:
     """``text`` as LaTeX source: its special characters (``_ % & $ # { } ~ ^ \\``) escaped,
     ``±``, ``↑`` and ``↓`` as math symbols and ``—`` as an em dash.
 
-    Example:
+    Examples:
         >>> print(latex_escape("time_per_factual ↓: 5% ± 1"))
         time\\_per\\_factual $\\downarrow$: 5\\% $\\pm$ 1
     """
