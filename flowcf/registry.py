@@ -116,7 +116,7 @@ def forwards(*targets: Callable[..., Any]) -> Callable[[T], T]:
     parameters of the targets that it does not name itself. An option shared by several
     factories is thus declared once, with its default and rule, where it is used.
 
-    Example:
+    Examples:
         >>> def network(*, width: int = 8) -> int:
         ...     return width
         >>> @forwards(network)
