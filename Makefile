@@ -37,7 +37,7 @@ test-slurm:  ## sweeps through submitit on a local SLURM cluster: the store, the
 	scripts/slurm_local.sh start
 	SLURM_CONF=$(SLURM_LOCAL_DIR)/slurm.conf $(BIN)/python -m pytest -q -m slurm tests/test_slurm.py
 
-bench:  ## benchmarks: flows against zuko and nflows; batched counterfactual search against a loop
+bench:  ## benchmarks: flows against zuko and nflows; PPCEF search time (demo, German credit)
 	$(BIN)/python scripts/bench_flows.py
 	$(BIN)/python scripts/bench_ppcef.py
 

@@ -8,6 +8,7 @@ from flowcf.density import class_log_prob
 from flowcf.flows import FLOWS
 from flowcf.losses import LOSSES, Models
 from flowcf.methods import METHODS, targets_for
+from flowcf.methods.base import Search
 
 PPCEF = {
     "losses": {
@@ -83,6 +84,36 @@ def test_batch_equals_one_factual_at_a_time():
         assert single.steps[0] == batched.steps[i]
 
 
+def test_dropping_finished_factuals_changes_nothing_for_the_others():
+    """Factuals finishing at many different steps (each one leaves the working set then) get
+    what each gets searched alone, where nothing is ever dropped."""
+    models = fixed_models()
+    x = torch.stack([torch.linspace(-3.0, 0.8, 8), torch.linspace(-1.0, 1.0, 8)], dim=1)
+    y = torch.zeros(8, dtype=torch.long)
+    method = METHODS.build("ppcef", models, **PPCEF)
+    batched = method.explain(x, y, torch.ones(8).long())
+    assert len(batched.steps.unique()) >= 6
+    for i in range(len(x)):
+        single = method.explain(x[i : i + 1], y[i : i + 1], torch.ones(1).long())
+        torch.testing.assert_close(single.x_cf[0], batched.x_cf[i], atol=1e-5, rtol=0)
+        assert single.steps[0] == batched.steps[i]
+
+
+def test_search_descends_as_torch_adam():
+    torch.manual_seed(0)
+    z = torch.randn(5, 3)
+    search = Search.start(z, z, torch.zeros(5).long(), {})
+    reference = z.clone().requires_grad_(True)
+    adam = torch.optim.Adam([reference], lr=0.01)
+    for step in range(1, 50):
+        grad = torch.randn(5, 3)
+        with torch.no_grad():
+            search.descend(grad, step, 0.01)
+        reference.grad = grad
+        adam.step()
+    assert torch.equal(search.variable, reference)
+
+
 def test_finished_samples_stop_while_others_continue():
     models = fixed_models()
     x = torch.tensor([[1.5, 0.0], [-3.0, 0.0]])  # the first is already valid and plausible
@@ -122,12 +153,14 @@ def test_non_finite_loss_stops_that_factual_without_a_counterfactual():
     assert cfs.x_cf[0].isnan().all() and cfs.x_cf[1].isfinite().all()
 
 
-def test_wachter_grows_lambda_only_for_invalid_factuals():
+def test_wachter_grows_lambda_of_the_searching_factuals_every_lambda_every_steps():
     models = fixed_models()
-    method = METHODS.build("wachter", models, **WACHTER, lambda_every=1, lambda_growth=2.0)
+    method = METHODS.build("wachter", models, **WACHTER, lambda_every=2, lambda_growth=2.0)
     weights = {"decision": torch.ones(2), "distance": torch.ones(2)}
-    method.schedule(0, torch.tensor([True, False]), weights)
-    assert weights["decision"].tolist() == [2.0, 1.0]
+    method.schedule(0, weights)
+    assert weights["decision"].tolist() == [1.0, 1.0]
+    method.schedule(1, weights)
+    assert weights["decision"].tolist() == [2.0, 2.0]
     assert weights["distance"].tolist() == [1.0, 1.0]
 
 

@@ -20,7 +20,14 @@ from flowcf.models.autoencoders import input_space
 from flowcf.registry import Registry
 from flowcf.rules import Count, Natural, Positive, one_of
 
-__all__ = ["METHODS", "CounterfactualMethod", "Counterfactuals", "GradientSearch", "targets_for"]
+__all__ = [
+    "METHODS",
+    "CounterfactualMethod",
+    "Counterfactuals",
+    "GradientSearch",
+    "Search",
+    "targets_for",
+]
 
 METHODS = Registry("method")
 
@@ -111,6 +118,83 @@ class CounterfactualMethod:
         raise NotImplementedError
 
 
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8
+"""torch.optim.Adam's defaults."""
+
+
+@dataclass
+class Search:
+    """The factuals still searching, as rows ``index`` of the batch, with everything the search
+    keeps per factual. :meth:`keep` drops the rows that stopped, so every step computes on the
+    active factuals alone; Adam's moments are rows here too (:meth:`descend`), so dropping some
+    factuals changes nothing for the others.
+
+    Attributes:
+        index: The rows of the batch these factuals are, (A,).
+        x, z, y_target: Factuals, their starting points and targets.
+        variable: The variable searched over, a leaf that requires gradients.
+        weights: Per-factual term weights, by term key.
+        result: The best finished candidate (NaN: none yet), and ``best`` its loss (inf).
+        improved_at: The step ``result`` was found.
+        fallback: The lowest-loss candidate the classifier accepts, and ``fallback_loss``.
+        exp_avg, exp_avg_sq: Adam's moment estimates of ``variable``'s gradient.
+    """
+
+    index: Tensor
+    x: Tensor
+    z: Tensor
+    y_target: Tensor
+    variable: Tensor
+    weights: dict[str, Tensor]
+    result: Tensor
+    best: Tensor
+    improved_at: Tensor
+    fallback: Tensor
+    fallback_loss: Tensor
+    exp_avg: Tensor
+    exp_avg_sq: Tensor
+
+    @classmethod
+    def start(cls, x: Tensor, z: Tensor, y_target: Tensor, weights: dict[str, float]) -> "Search":
+        """Every factual searching from ``z``, nothing found yet."""
+        nan, inf = (
+            torch.full_like(x, float("nan")),
+            torch.full_like(y_target, float("inf"), dtype=x.dtype),
+        )
+        return cls(
+            index=torch.arange(len(x), device=x.device),
+            x=x,
+            z=z,
+            y_target=y_target,
+            variable=z.clone().requires_grad_(True),
+            weights={k: torch.full_like(inf, w) for k, w in weights.items()},
+            result=nan,
+            best=inf,
+            improved_at=torch.zeros_like(y_target),
+            fallback=nan.clone(),
+            fallback_loss=inf.clone(),
+            exp_avg=torch.zeros_like(z),
+            exp_avg_sq=torch.zeros_like(z),
+        )
+
+    def keep(self, rows: Tensor) -> None:
+        """Keeps only the factuals of mask ``rows``."""
+        for name, value in list(vars(self).items()):
+            if isinstance(value, Tensor):
+                setattr(self, name, value.detach()[rows])
+        self.variable.requires_grad_(True)
+        self.weights = {k: w[rows] for k, w in self.weights.items()}
+
+    def descend(self, grad: Tensor, step: int, lr: float) -> None:
+        """Adam's ``step``-th update (Kingma & Ba, 2015, https://arxiv.org/abs/1412.6980), in
+        the operations of ``torch.optim.Adam`` so it gives the same numbers."""
+        beta1, beta2 = ADAM_BETAS
+        self.exp_avg.lerp_(grad, 1 - beta1)
+        self.exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        denominator = (self.exp_avg_sq.sqrt() / (1 - beta2**step) ** 0.5).add_(ADAM_EPS)
+        self.variable.addcdiv_(self.exp_avg, denominator, value=-lr / (1 - beta1**step))
+
+
 class GradientSearch(CounterfactualMethod):
     """Adam on a weighted sum of registered loss terms (:mod:`flowcf.losses`), batched.
 
@@ -176,8 +260,9 @@ class GradientSearch(CounterfactualMethod):
         autoencoder = self.models.autoencoder
         return variable if autoencoder is None else autoencoder.decode(variable)
 
-    def schedule(self, step: int, active: Tensor, weights: dict[str, Tensor]) -> None:
-        """Updates per-sample term weights in place after ``step``; none by default."""
+    def schedule(self, step: int, weights: dict[str, Tensor]) -> None:
+        """Updates the searching factuals' term weights in place after ``step``; none by
+        default."""
 
     def feasible(self, x: Tensor, x_cf: Tensor) -> Tensor:
         """The counterfactual the user would get for candidate ``x_cf``: actionable, with valid
@@ -199,69 +284,75 @@ class GradientSearch(CounterfactualMethod):
         (e.g. to draw the optimisation trajectory; a factual's own steps end at ``steps``)."""
         start = time.perf_counter()
         with torch.no_grad():
-            z = self.initial(x)
-        variable = z.clone().requires_grad_(True)
-        optimizer = torch.optim.Adam([variable], lr=self.lr)
-        weights = {k: torch.full_like(y, w, dtype=x.dtype) for k, w in self.weights.items()}
-        result, fallback = torch.full_like(x, float("nan")), torch.full_like(x, float("nan"))
-        best = torch.full_like(y, float("inf"), dtype=x.dtype)
-        fallback_loss = best.clone()
-        improved_at = torch.zeros_like(y)
-        done = torch.zeros_like(y, dtype=torch.bool)
+            search = Search.start(x, self.initial(x), y_target, self.weights)
+        x_cf = torch.full_like(x, float("nan"))
         steps = torch.full_like(y, self.max_steps)
+        latest = x.clone()
         bar = tqdm(
             range(self.max_steps + 1), desc="explain", disable=not self.progress, leave=False
         )
         for step in bar:
-            x_cf = self.feasible(x, self.decode(variable))
+            candidate = self.candidate(search)
             if on_step is not None:
-                on_step(step, x_cf.detach().clone())
-            candidate = Candidate(x, x_cf, z, x_cf if self.on_inputs else variable, y_target)
+                latest[search.index] = candidate.x_cf.detach()
+                on_step(step, latest.clone())
             values = {k: term(candidate) for k, term in self.terms.items()}
-            loss = sum(weights[k] * v for k, v in values.items())
+            loss = sum(search.weights[k] * v for k, v in values.items())
             with torch.no_grad():
-                bad = ~torch.isfinite(loss) & ~done
-                valid = self.models.classifier(x_cf).argmax(dim=1) == y_target
-                accepted = valid & (loss < fallback_loss) & ~done & ~bad
-                fallback[accepted], fallback_loss[accepted] = x_cf[accepted], loss[accepted]
-                better = valid & self._hinges_met(values) & (loss < best) & ~done & ~bad
-                result[better], best[better], improved_at[better] = (
-                    x_cf[better],
-                    loss[better],
-                    step,
-                )
-                stop = bad | (best.isfinite() & (step - improved_at >= self.patience))
-                if step == self.max_steps:
-                    last = ~done & ~stop & best.isinf() & (self.unfinished != "none")
-                    if self.unfinished == "valid":
-                        rescued = last & fallback_loss.isfinite()
-                        result[rescued], last = fallback[rescued], last & ~rescued
-                    result[last] = x_cf[last]
-                    stop = torch.ones_like(stop)
-                steps[stop & ~done] = step
-                done |= stop
-            bar.set_postfix(done=f"{int(done.sum())}/{len(done)}")
-            if done.all():
+                stop = self._record(step, search, candidate, loss, values)
+                x_cf[search.index[stop]] = search.result[stop]
+                steps[search.index[stop]] = step
+            bar.set_postfix(done=f"{len(x) - int((~stop).sum())}/{len(x)}")
+            if stop.all():
                 break
-            optimizer.zero_grad()
-            loss[~done].sum().backward()
-            optimizer.step()
+            (grad,) = torch.autograd.grad(loss[~stop].sum(), search.variable)
             with torch.no_grad():
+                if stop.any():
+                    search.keep(~stop)
+                    grad = grad[~stop]
+                search.descend(grad, step + 1, self.lr)
                 if self.constraints is not None and self.on_inputs:
-                    variable.copy_(self.constraints.project(x, variable))
+                    search.variable.copy_(self.constraints.project(search.x, search.variable))
                 if self.bounds is not None:
-                    variable.clamp_(*self.bounds)
-            self.schedule(step, ~done, weights)
+                    search.variable.clamp_(*self.bounds)
+            self.schedule(step, search.weights)
         return Counterfactuals(
             x=x,
-            x_cf=result,
+            x_cf=x_cf,
             y=y,
             y_target=y_target,
-            found=result.flatten(1).isfinite().all(dim=1),
+            found=x_cf.flatten(1).isfinite().all(dim=1),
             steps=steps,
             seconds=time.perf_counter() - start,
             fit_seconds=self.fit_seconds,
         )
+
+    def candidate(self, search: Search) -> Candidate:
+        """The candidates of the searching factuals, as the losses score them."""
+        x_cf = self.feasible(search.x, self.decode(search.variable))
+        z_cf = x_cf if self.on_inputs else search.variable
+        return Candidate(search.x, x_cf, search.z, z_cf, search.y_target)
+
+    def _record(
+        self, step: int, search: Search, c: Candidate, loss: Tensor, values: dict[str, Tensor]
+    ) -> Tensor:
+        """Keeps each factual's best candidates so far; returns which factuals stop, (A,)."""
+        x_cf, bad = c.x_cf.detach(), ~torch.isfinite(loss)
+        valid = (self.models.classifier(x_cf).argmax(dim=1) == c.y_target) & ~bad
+        accepted = valid & (loss < search.fallback_loss)
+        search.fallback[accepted], search.fallback_loss[accepted] = x_cf[accepted], loss[accepted]
+        better = valid & self._hinges_met(values) & (loss < search.best)
+        search.result[better], search.best[better] = x_cf[better], loss[better]
+        search.improved_at[better] = step
+        stop = bad | (search.best.isfinite() & (step - search.improved_at >= self.patience))
+        if step < self.max_steps:
+            return stop
+        if self.unfinished != "none":
+            last = ~stop & search.best.isinf()
+            rescued = search.fallback_loss.isfinite() & (self.unfinished == "valid")
+            candidates = torch.where(rescued[:, None], search.fallback, x_cf)
+            search.result[last] = candidates[last]
+        return torch.ones_like(stop)
 
     def _hinges_met(self, values: dict[str, Tensor]) -> Tensor:
         """Whether every hinge term is zero, (B,)."""

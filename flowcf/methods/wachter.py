@@ -41,6 +41,6 @@ class Wachter(GradientSearch):
             raise UserError("wachter needs a 'decision' loss term for λ to weight")
         self.lambda_growth, self.lambda_every = lambda_growth, lambda_every
 
-    def schedule(self, step: int, active: Tensor, weights: dict[str, Tensor]) -> None:
+    def schedule(self, step: int, weights: dict[str, Tensor]) -> None:
         if (step + 1) % self.lambda_every == 0:
-            weights["decision"][active] *= self.lambda_growth
+            weights["decision"] *= self.lambda_growth
