@@ -73,8 +73,8 @@ def check_table_1(run):
     assert list(run.glob("counterfactuals_*to*.png"))
 
 
-def test_place_celeba_runs_end_to_end_in_the_table_1_layout(flowcf, tmp_path, celeba):
-    flowcf("run", *tiny(celeba.parent), "classifier=cnn", "hydra.run.dir=run")
+def test_place_celeba_runs_end_to_end_in_the_table_1_layout(cli, tmp_path, celeba):
+    assert cli("run", *tiny(celeba.parent), "classifier=cnn", "hydra.run.dir=run") == 0
     check_table_1(tmp_path / "run")
     frame = pd.read_csv(tmp_path / "run" / "counterfactuals.csv")
     assert set(frame["factual_class"]) | set(frame["target"]) <= {0, 1}

@@ -1,33 +1,36 @@
-"""The CLI as a user runs it: stages, errors, the store, outputs and reports."""
+"""The CLI as a user runs it, in this process: stages, errors, the store, outputs and reports."""
 
 import pandas as pd
 from conftest import TINY
 
 
-def test_help_lists_stages_and_choices(flowcf):
-    out = flowcf("--help").stdout
+def test_help_lists_stages_and_choices(cli, capsys):
+    assert cli("--help") == 0
+    out = capsys.readouterr().out
     for word in ("train", "explain", "evaluate", "run", "report", "moons", "ppcef", "realnvp"):
         assert word in out
 
 
-def test_hydra_flags_pass_through(flowcf):
-    out = flowcf("explain", "data=circles", "--cfg", "job").stdout
+def test_hydra_flags_pass_through(cli, capsys):
+    assert cli("explain", "data=circles", "--cfg", "job") == 0
+    out = capsys.readouterr().out
     assert "name: circles" in out and "stage: explain" in out
 
 
-def test_train_then_explain_reuses_the_flow(flowcf, tmp_path):
+def test_train_then_explain_reuses_the_flow(cli, capsys, tmp_path):
     args = ["model=nice", "data=moons", *TINY]
-    trained = flowcf("train", *args, "hydra.run.dir=train")
-    assert "creating it" in trained.stderr
-    explained = flowcf("explain", "method=ppcef", *args, "hydra.run.dir=explain")
-    assert "Loaded flow 'nice'" in explained.stderr
-    assert "Loaded classifier 'mlp'" in explained.stderr
-    assert "train flow" not in explained.stderr
+    assert cli("train", *args, "hydra.run.dir=train") == 0
+    assert "creating it" in capsys.readouterr().err
+    assert cli("explain", "method=ppcef", *args, "hydra.run.dir=explain") == 0
+    explained = capsys.readouterr().err
+    assert "Loaded flow 'nice'" in explained
+    assert "Loaded classifier 'mlp'" in explained
+    assert "train flow" not in explained
     frame = pd.read_csv(tmp_path / "explain" / "counterfactuals.csv")
     assert {"x1", "cf_x1", "valid", "target"} <= set(frame.columns)
     assert (frame["factual_class"] == 0).all() and (frame["target"] == 1).all()
-    evaluated = flowcf("evaluate", "method=ppcef", *args, "hydra.run.dir=evaluate")
-    assert "Loaded counterfactuals 'ppcef'" in evaluated.stderr
+    assert cli("evaluate", "method=ppcef", *args, "hydra.run.dir=evaluate") == 0
+    assert "Loaded counterfactuals 'ppcef'" in capsys.readouterr().err
     for name in ("metrics.csv", "table.md", "counterfactuals.csv", "config.yaml", "plot.png"):
         assert (tmp_path / "evaluate" / name).stat().st_size > 0
     metrics = pd.read_csv(tmp_path / "evaluate" / "metrics.csv")
@@ -37,17 +40,20 @@ def test_train_then_explain_reuses_the_flow(flowcf, tmp_path):
     assert "flowcf:" in (tmp_path / "evaluate" / "config.yaml").read_text()
 
 
-def test_a_changed_setting_trains_a_new_model(flowcf):
-    flowcf("train", *TINY, "hydra.run.dir=a")
-    changed = flowcf("train", *TINY, "model.hidden=8", "hydra.run.dir=b")
-    assert "Loaded classifier" in changed.stderr
-    assert "No flow 'realnvp' for these settings yet" in changed.stderr
+def test_a_changed_setting_trains_a_new_model(cli, capsys):
+    assert cli("train", *TINY, "hydra.run.dir=a") == 0
+    capsys.readouterr()
+    assert cli("train", *TINY, "model.hidden=8", "hydra.run.dir=b") == 0
+    changed = capsys.readouterr().err
+    assert "Loaded classifier" in changed
+    assert "No flow 'realnvp' for these settings yet" in changed
 
 
-def test_multirun_then_report(flowcf, tmp_path):
-    flowcf("run", "-m", "method=ppcef,wachter", "seed=0,1", *TINY, "hydra.sweep.dir=sweep")
+def test_multirun_then_report(cli, tmp_path):
+    sweep = ["-m", "method=ppcef,wachter", "seed=0,1", *TINY, "hydra.sweep.dir=sweep"]
+    assert cli("run", *sweep) == 0
     assert len(list((tmp_path / "sweep").rglob("metrics.csv"))) == 4
-    flowcf("report", "sweep")
+    assert cli("report", "sweep") == 0
     report = pd.read_csv(tmp_path / "sweep" / "report.csv")
     assert sorted(report["method"]) == ["ppcef", "wachter"]
     assert (report["runs"] == 2).all() and (report["validity_n"] == 2).all()

@@ -156,22 +156,20 @@ TINY_PIXEL = [
     "model.hidden=16",
     "model.train.epochs=2",
     "progress=false",
+    "threads=1",
 ]
 
 
-def test_pixel_space_from_the_cli(flowcf, tmp_path):
+def test_pixel_space_from_the_cli(cli, capsys, tmp_path):
     """``flowcf train space=pixel`` writes and prints the test figures, bits/dim among them;
     a vector flow or a latent-space method in pixel space is a one-line error."""
-    out = flowcf("train", *TINY_PIXEL, "hydra.run.dir=run")
+    assert cli("train", *TINY_PIXEL, "hydra.run.dir=run") == 0
     summary = json.loads((tmp_path / "run" / "train.json").read_text())
-    assert summary == json.loads(out.stdout)
+    assert summary == json.loads(capsys.readouterr().out)
     assert 0 < summary["flow_test_bits_per_dim"] < 8  # better than the uniform density
     assert summary["flow_test_nll"] < 0
 
-    vector_flow = flowcf("train", *TINY_PIXEL, "model=maf", check=False)
-    assert vector_flow.returncode == 2
-    assert "model.name must be one of: glow, realnvp, got 'maf'" in vector_flow.stderr
-    latent = flowcf("explain", *TINY_PIXEL, "method=place", "autoencoder.train.epochs=1",
-                    check=False)  # fmt: skip
-    assert latent.returncode == 2
-    assert "needs a flow on the space the method searches" in latent.stderr
+    assert cli("train", *TINY_PIXEL, "model=maf") == 2
+    assert "model.name must be one of: glow, realnvp, got 'maf'" in capsys.readouterr().err
+    assert cli("explain", *TINY_PIXEL, "method=place", "autoencoder.train.epochs=1") == 2
+    assert "needs a flow on the space the method searches" in capsys.readouterr().err

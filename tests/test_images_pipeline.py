@@ -1,4 +1,5 @@
-"""The MNIST pipeline end to end on a few hundred images with tiny models (PLACE Table 2 layout).
+"""The MNIST pipeline end to end in this process on a few hundred images with tiny models (PLACE
+Table 2 layout).
 
 The full reproduction is ``flowcf run experiment=place_mnist`` (``make test-slow``)."""
 
@@ -33,13 +34,14 @@ TINY_MNIST = [
     "methods.clarity.losses.decision.epochs=2",
     "metrics.names=[coverage,validity,l2,log_density,lpips_rand,time]",
     "progress=false",
+    "threads=1",
 ]
 
 pytestmark = pytest.mark.skipif(not (DATA / "mnist").is_dir(), reason=f"no MNIST under {DATA}")
 
 
-def test_place_mnist_runs_end_to_end(flowcf, tmp_path):
-    flowcf("run", *TINY_MNIST, "hydra.run.dir=run")
+def test_place_mnist_runs_end_to_end(cli, capsys, tmp_path):
+    assert cli("run", *TINY_MNIST, "hydra.run.dir=run") == 0
     run = tmp_path / "run"
     metrics = pd.read_csv(run / "metrics.csv")
     assert list(metrics["method"]) == ["place", "revise", "clarity"]
@@ -50,18 +52,21 @@ def test_place_mnist_runs_end_to_end(flowcf, tmp_path):
     frame = pd.read_csv(run / "counterfactuals.csv")
     pairs = set(zip(frame["factual_class"], frame["target"], strict=True))
     assert pairs <= {(0, 8), (1, 5)}
-    again = flowcf("explain", *TINY_MNIST, "hydra.run.dir=again")
-    assert "creating it" not in again.stderr and "Loaded counterfactuals 'place'" in again.stderr
-    changed = flowcf("explain", *TINY_MNIST, "methods.place.max_steps=50", "hydra.run.dir=b")
+    capsys.readouterr()
+    assert cli("explain", *TINY_MNIST, "hydra.run.dir=again") == 0
+    again = capsys.readouterr().err
+    assert "creating it" not in again and "Loaded counterfactuals 'place'" in again
+    assert cli("explain", *TINY_MNIST, "methods.place.max_steps=50", "hydra.run.dir=b") == 0
+    changed = capsys.readouterr().err
     for kind in ("classifier", "autoencoder", "flow"):
-        assert f"Loaded {kind}" in changed.stderr, kind
-    assert "No counterfactuals 'place'" in changed.stderr
+        assert f"Loaded {kind}" in changed, kind
+    assert "No counterfactuals 'place'" in changed
 
 
-def test_place_runs_on_toy_data_with_the_identity_autoencoder(flowcf, tmp_path):
+def test_place_runs_on_toy_data_with_the_identity_autoencoder(cli, tmp_path):
     from conftest import TINY
 
-    flowcf("run", "method=place", *TINY, "hydra.run.dir=run")
+    assert cli("run", "method=place", *TINY, "hydra.run.dir=run") == 0
     metrics = pd.read_csv(tmp_path / "run" / "metrics.csv")
     assert metrics.loc[0, "method"] == "place"
     assert (tmp_path / "run" / "plot.png").exists()
