@@ -72,11 +72,12 @@ def write_reference_tables(
     summary: pd.DataFrame, directory: str | Path, reference: Mapping
 ) -> list[Path]:
     """Writes :func:`side_by_side` of the ``reference`` config as ``reference_<metric>.csv``,
-    ``.md`` and ``.tex`` in ``directory``; returns the paths."""
+    and, with ``—`` where the reference has no figure, ``.md`` and ``.tex`` in ``directory``;
+    returns the paths."""
     frame = read_reference(reference["file"])
     tables = side_by_side(summary, frame, reference.get("data") or {}, reference["metrics"])
     return [
         path
         for metric, table in tables.items()
-        for path in write_table(table, directory, f"reference_{metric}")
+        for path in write_table(table, directory, f"reference_{metric}", view=table.fillna("—"))
     ]
