@@ -125,6 +125,15 @@ def test_validity_over_returned_counterfactuals():
     assert returned["validity"] == pytest.approx(2 / 3)  # of the three returned
 
 
+def test_validity_changed_counts_any_other_class_than_the_factuals():
+    context = evaluation()
+    context.cfs.y_target = torch.tensor([1, 1, 1, 2])  # three classes: to 1, 1, 1 and 2
+    context.num_classes = 3
+    assert compute_metrics(["validity_changed"], context)["validity_changed"] == pytest.approx(
+        2 / 3  # 1 and 2 left class 0, −0.5 did not; the missing one is not counted
+    )
+
+
 def test_lof_factor_is_the_negated_score_over_returned_ones():
     names = ["lof", "lof_factor", "isolation_forest_decision"]
     valid = compute_metrics(names, evaluation(over={"lof_factor": "valid"}))
