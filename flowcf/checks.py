@@ -27,10 +27,12 @@ from omegaconf.errors import OmegaConfBaseException
 from flowcf.data import DATASETS
 from flowcf.data.base import SCALING
 from flowcf.data.toys import TOYS
+from flowcf.density import THRESHOLDS
 from flowcf.errors import UserError
 from flowcf.flows import FLOWS, IMAGE_FLOWS
 from flowcf.methods import METHODS
 from flowcf.metrics import METRICS
+from flowcf.metrics.base import POPULATIONS
 from flowcf.models import AUTOENCODERS, CLASSIFIERS
 from flowcf.models.lpips import NETS
 from flowcf.rules import (
@@ -82,6 +84,20 @@ KEYS: dict[str, Rule] = {
     "paths.report": optional(TEXT),
     "metrics.names": each(one_of(*METRICS)),
     "metrics.plausibility_quantile": rule_of(Quantile),
+    "metrics.threshold": one_of(*THRESHOLDS),
+    "metrics.over": Rule(
+        f"a mapping of metric names to one of: {', '.join(POPULATIONS)}",
+        lambda v: (
+            isinstance(v, dict) and all(k in METRICS and p in POPULATIONS for k, p in v.items())
+        ),
+    ),
+    "reference": Rule("a mapping with file, data and metrics", lambda v: v is None),
+    "reference.file": TEXT,
+    "reference.data": Rule("a mapping of data names to the file's", lambda v: isinstance(v, dict)),
+    "reference.metrics": Rule(
+        "a mapping of metric names to the file's columns",
+        lambda v: isinstance(v, dict) and all(k in METRICS for k in v),
+    ),
     "metrics.log_density_floor_quantile": rule_of(Quantile),
     "metrics.lpips_backbone": optional(TEXT),
     "metrics.lpips_net": one_of(*NETS),
@@ -115,6 +131,7 @@ TABLE = {
     "header": FLAG,
 }
 SIZE = optional(COUNT)
+SEED = optional(whole(0))
 PAIRS = Rule(
     "a list of [class, other class] pairs",
     lambda v: (
@@ -124,11 +141,17 @@ PAIRS = Rule(
 )
 #: The keys of each dataset's config (besides ``name``, ``kind`` and ``num_factuals``).
 DATA: dict[str, dict[str, Rule]] = {
-    **{name: {**SPLIT, "n_samples": COUNT, "noise": at_least(0)} for name in TOYS},
+    **{
+        name: {**SPLIT, "n_samples": COUNT, "noise": at_least(0), "random_state": SEED}
+        for name in TOYS
+    },
     "wine": SPLIT,
     "digits": SPLIT,
+    "law": {**SPLIT, "root": TEXT, "path": TEXT},
+    "blobs_csv": {**SPLIT, "root": TEXT, "path": TEXT},
     "csv": TABLE,
     "german_credit": TABLE,
+    "heloc": TABLE,
     "mnist": {
         "root": TEXT,
         "download": FLAG,
@@ -193,8 +216,9 @@ def check_parts(cfg: Mapping[str, Any]) -> None:
             if "train" in cfg[group]:
                 check_train(f"{group}.train", cfg[group]["train"])
     flows = IMAGE_FLOWS if cfg["space"] == "pixel" else FLOWS
-    flows.check_node("model", cfg["model"], skip=2, drop=("train", "objective"))
+    flows.check_node("model", cfg["model"], skip=2, drop=("train", "objective", "noise"))
     one_of(*OBJECTIVES).check("model.objective", cfg["model"].get("objective", "mle"))
+    at_least(0).check("model.noise", cfg["model"].get("noise", 0.0))
     check_train("model.train", cfg["model"].get("train", {}))
     methods = cfg.get("methods") or {None: cfg["method"]}
     for name, method in methods.items():

@@ -34,10 +34,13 @@ register_resolvers()  # here, so that joblib and submitit workers unpickling `ta
 
 
 def config_choices() -> dict[str, list[str]]:
-    """Config group → the names of its YAML files, read from ``conf/`` (``conf/hydra/``, presets
-    for Hydra's own groups such as ``hydra/launcher=slurm``, aside)."""
+    """Config group → the names of its YAML files, read from ``conf/``, with their subfolder
+    (``data=ppcef/moons``); ``conf/hydra/``, presets for Hydra's own groups such as
+    ``hydra/launcher=slurm``, aside."""
     return {
-        group.name: sorted(p.stem for p in group.glob("*.yaml"))
+        group.name: sorted(
+            p.relative_to(group).with_suffix("").as_posix() for p in group.rglob("*.yaml")
+        )
         for group in sorted(CONFIG_DIR.iterdir())
         if group.is_dir() and group.name != "hydra"  # presets of Hydra's groups: Hydra checks them
     }

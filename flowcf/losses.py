@@ -30,7 +30,7 @@ from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
 
 from flowcf.data.constraints import Constraints
-from flowcf.density import class_log_prob, class_quantiles
+from flowcf.density import THRESHOLDS, class_log_prob, class_quantiles
 from flowcf.errors import UserError
 from flowcf.models.lpips import NETS, find_backbone, load_lpips
 from flowcf.registry import Registry
@@ -262,15 +262,22 @@ class NLL(LossTerm):
 
 @LOSSES.register("nll_hinge")
 class NLLHinge(NLL):
-    """PPCEF's plausibility hinge ``max(τ_{y'} − log p(x' | y'), 0)``, τ_c the ``quantile`` of
-    log p(x | c) over the training points of class c (the median in the authors' code)."""
+    """PPCEF's plausibility hinge ``max(τ_{y'} − log p(x' | y'), 0)``, τ the ``quantile`` of
+    the training log densities by the ``threshold`` rule (:data:`~flowcf.density.THRESHOLDS`):
+    ``per_class`` (default) takes class y''s own points, ``pooled`` one quantile over every
+    training point, as the PPCEF authors' code does (the median)."""
 
     hinge = True
 
-    def __init__(self, models: Models, quantile: Fraction = 0.5):
+    def __init__(
+        self,
+        models: Models,
+        quantile: Fraction = 0.5,
+        threshold: Annotated[str, one_of(*THRESHOLDS)] = "per_class",
+    ):
         super().__init__(models)
         self.tau = class_quantiles(
-            self.flow, models.z_train, models.y_train, models.num_classes, quantile
+            self.flow, models.z_train, models.y_train, models.num_classes, quantile, threshold
         )
 
     def __call__(self, c):

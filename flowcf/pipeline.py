@@ -22,9 +22,10 @@ from flowcf.report.plots import (
     plot_runs,
     plot_trajectory,
 )
+from flowcf.report.reference import write_reference_tables
 from flowcf.report.tables import aggregate, arrow_headers, best_cells, views, write_table
 from flowcf.rundir import CONFIG, FAILED, resolved_config
-from flowcf.session import Session, batched
+from flowcf.session import Session, batched, plain
 
 __all__ = ["STAGES", "evaluate", "explain", "report", "report_directory", "run", "train"]
 
@@ -214,27 +215,36 @@ def run(session: Session) -> pd.DataFrame:
     save_config(session)
     frame = pd.concat([run(session.fold(i)).assign(fold=i) for i in range(folds)])
     atomic_write_text(session.run_dir / "folds.csv", frame.to_csv(index=False))
-    summarize(frame, session.run_dir, "table", f"{folds} folds")
+    summarize(frame, session.run_dir, "table", f"{folds} folds", session.cfg.get("reference"))
     return frame
 
 
-def summarize(runs: pd.DataFrame, directory: str | Path, stem: str, what: str) -> pd.DataFrame:
+def summarize(
+    runs: pd.DataFrame, directory: str | Path, stem: str, what: str, reference=None
+) -> pd.DataFrame:
     """One row per data, model, classifier and method with the number of runs and every
     metric's mean, std and number of runs with a value (:func:`aggregate`): written as
-    ``<stem>.csv``, and formatted (:func:`views`) as ``<stem>.md`` and ``.tex`` and logged."""
+    ``<stem>.csv``, and formatted (:func:`views`) as ``<stem>.md`` and ``.tex`` and logged.
+    With a ``reference`` config, also flowcf's figures beside the reference's, one table per
+    metric (:func:`~flowcf.report.reference.write_reference_tables`)."""
     metrics = [c for c in runs.columns if c in METRICS]
     summary = aggregate(runs, RUN_KEYS, metrics)
     view, bold = views(summary, {m: METRICS.get(m).higher_is_better for m in metrics})
     write_table(summary, directory, stem, view=view, bold=bold)
     log.info("%s (%s):\n%s", what, Path(directory) / f"{stem}.md", view.to_markdown(index=False))
+    if reference:
+        reference = plain(reference)
+        paths = write_reference_tables(summary, directory, reference)
+        log.info("Beside %s: %s", reference["file"], ", ".join(p.name for p in paths))
     return summary
 
 
-def report_directory(directory: str | Path) -> pd.DataFrame:
+def report_directory(directory: str | Path, reference=None) -> pd.DataFrame:
     """Collects ``metrics.csv`` from every run under ``directory`` into one table over seeds
-    (:func:`summarize`); writes ``report.csv``, ``.md``, ``.tex`` and ``report.png`` (log
-    density against L2, one point per run) there. Runs that failed (a ``failed.txt`` in their
-    dir) are counted and left out, with any results an earlier run left in their dir."""
+    (:func:`summarize`, beside the ``reference`` config's figures if given); writes
+    ``report.csv``, ``.md``, ``.tex`` and ``report.png`` (log density against L2, one point per
+    run) there. Runs that failed (a ``failed.txt`` in their dir) are counted and left out, with
+    any results an earlier run left in their dir."""
     if directory is None or not Path(directory).is_dir():
         raise UserError(
             f"flowcf report needs a directory of runs: flowcf report <dir> (got {directory!r})"
@@ -255,12 +265,12 @@ def report_directory(directory: str | Path) -> pd.DataFrame:
     what = f"Report of {len(files)} runs, {len(failed)} failed"
     if {"l2", "log_density"} <= set(runs.columns):
         plot_runs(Path(directory) / "report.png", runs)
-    return summarize(runs, directory, "report", what)
+    return summarize(runs, directory, "report", what, reference)
 
 
 def report(session: Session) -> pd.DataFrame:
     """``flowcf report <dir>``: :func:`report_directory` of ``paths.report``."""
-    return report_directory(session.cfg.paths.report)
+    return report_directory(session.cfg.paths.report, session.cfg.get("reference"))
 
 
 STAGES = {"train": train, "explain": explain, "evaluate": evaluate, "run": run, "report": report}

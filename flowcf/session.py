@@ -267,13 +267,17 @@ class Session:
             else (FLOWS, shape[0], lambda z: z)
         )
         objective = OBJECTIVES.get(cfg.get("objective", "mle"))
+        jitter = cfg.get("noise", 0.0)  # Gaussian noise std on training batches (PPCEF: 0.02)
 
         def build(context_dim: int) -> nn.Module:
             return registry.build(cfg.name, size, context_dim,
-                                  **options(cfg, "train", "objective"))  # fmt: skip
+                                  **options(cfg, "train", "objective", "noise"))  # fmt: skip
 
         def loss(m: nn.Module, z: Tensor, y: Tensor) -> Tensor:
-            return objective(m, noise(z), one_hot(y, classes).to(z.dtype))
+            z = noise(z)
+            if m.training and jitter:  # training batches only: validation scores clean points
+                z = z + jitter * torch.randn_like(z)
+            return objective(m, z, one_hot(y, classes).to(z.dtype))
 
         # Multi-label data (CelebA) in the latent space: p_F(z | a) on every attribute, scored
         # given the class of the first; a pixel-space image flow takes the class alone.

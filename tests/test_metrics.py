@@ -29,14 +29,14 @@ def context() -> EvaluationContext:
 
 
 def test_validity_coverage_and_distances():
-    values = compute_metrics(
-        ["coverage", "validity", "l1", "l2", "linf", "time", "time_per_factual"], context()
-    )
+    names = ["coverage", "validity", "l1", "l2", "linf", "time", "fit_time", "total_time"]
+    values = compute_metrics([*names, "time_per_factual"], context())
     assert values["coverage"] == 0.75
     assert values["validity"] == 0.5
     assert values["l1"] == pytest.approx((2.0 + 4.0) / 2)  # over the two valid ones only
     assert values["l2"] == values["linf"] == values["l1"]
-    assert values["time"] == 3.0 and values["time_per_factual"] == 0.75  # search + fitting
+    assert values["time"] == 2.0 and values["fit_time"] == 1.0  # the search; the fitting
+    assert values["total_time"] == 3.0 and values["time_per_factual"] == 0.75  # both
 
 
 def test_distance_of_no_valid_counterfactual_is_nan():

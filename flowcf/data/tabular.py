@@ -50,6 +50,7 @@ def read_values(path: str | None) -> dict[str, dict]:
 
 
 @DATASETS.register("csv")
+@DATASETS.register("heloc")
 @DATASETS.register("german_credit")
 def load_table(cfg: Mapping, seed: int) -> TabularDataset:
     """Reads ``cfg["path"]`` against ``cfg["schema"]``, splits, encodes and returns it."""

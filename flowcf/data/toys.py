@@ -5,7 +5,8 @@ Each toy is a generator ``(n_samples, noise, rng) -> (x, y)`` with ``x`` of shap
 it in :data:`TOYS` and registers a loader in :data:`~flowcf.data.base.DATASETS` that reads
 ``n_samples``, ``noise``, ``val``, ``test``, ``scaling`` and ``folds`` from the data config and
 splits and scales with :func:`~flowcf.data.base.split_and_scale`. The run seed seeds both the
-generator and the split.
+generator and the split, unless ``random_state`` seeds the generator (the PPCEF authors' moons:
+``make_moons(1024, noise=0.1, random_state=42)``, ``conf/data/ppcef/moons.yaml``).
 
 References:
     | FFJORD: Free-form Continuous Dynamics for Scalable Reversible Generative Models
@@ -50,7 +51,8 @@ def toy(name: str) -> Callable[[ToyGenerator], ToyGenerator]:
     def decorator(generate: ToyGenerator) -> ToyGenerator:
         @DATASETS.register(name)
         def load(cfg: Mapping, seed: int) -> Dataset:
-            x, y = generate(cfg["n_samples"], cfg["noise"], seed)
+            state = cfg.get("random_state")
+            x, y = generate(cfg["n_samples"], cfg["noise"], seed if state is None else state)
             return split_and_scale(
                 x,
                 y,

@@ -22,6 +22,7 @@ from flowcf.rules import Count, Natural, Positive, one_of
 
 __all__ = [
     "METHODS",
+    "TARGETS",
     "CounterfactualMethod",
     "Counterfactuals",
     "GradientSearch",
@@ -95,13 +96,22 @@ class Counterfactuals:
         return self.x_cf[:, None] if self.alternatives is None else self.alternatives
 
 
+#: Target rules by name, ``(y, C) -> y'``: ``next`` = (y + 1) mod C; ``flip`` = |1 − y|, the
+#: PPCEF authors' code (0 ↔ 1 for two classes; with more, class k ≥ 1 goes to k − 1).
+TARGETS = {
+    "next": lambda y, num_classes: (y + 1) % num_classes,
+    "flip": lambda y, num_classes: (1 - y).abs(),
+}
+
+
 def targets_for(y: Tensor, target: str | int, num_classes: int) -> Tensor:
-    """Target classes: ``next`` = (y + 1) mod C, or one class index for every factual."""
-    if target == "next":
-        return (y + 1) % num_classes
+    """Target classes: by a rule of :data:`TARGETS`, or one class index for every factual."""
+    if target in TARGETS:
+        return TARGETS[target](y, num_classes)
     if not isinstance(target, int) or not 0 <= target < num_classes:
         raise UserError(
-            f"method.target must be 'next' or a class in 0..{num_classes - 1}, got {target!r}"
+            f"method.target must be one of {', '.join(TARGETS)} or a class in "
+            f"0..{num_classes - 1}, got {target!r}"
         )
     return torch.full_like(y, target)
 

@@ -10,8 +10,11 @@ with the mask :math:`m` and :math:`p` drawn at random, so both are inputs of the
 ``num_samples`` candidates at ``temperature``; masked features are reset to the factual's (the
 flow only prefers to keep them), the candidates are finalized onto the data's domain
 (:class:`~flowcf.data.constraints.Constraints`: range, immutables, monotone directions, valid
-categories, whole integers), and the valid, distinct ones are kept, ranked by
-:math:`d_{p,m}`. Everything is batched over factuals.
+categories, whole integers), and the valid, distinct ones are kept, ranked by ``select``
+(:data:`SELECT`): ``closest`` (flowcf's default) by :math:`d_{p,m}`, ``confident`` (the
+authors' code) by the classifier's probability of the target, highest first. The first is the
+counterfactual. Everything is batched over factuals. ``time`` is the sampling alone; the flow's
+training is ``fit_time``.
 
 The context is :math:`(x, m, p, \text{one-hot}(y'))`; the flow is any registered one
 (:data:`~flowcf.flows.FLOWS`) with that context size.
@@ -33,15 +36,23 @@ from flowcf.errors import UserError
 from flowcf.flows import FLOWS
 from flowcf.losses import Models
 from flowcf.methods.base import METHODS, CounterfactualMethod, Counterfactuals
-from flowcf.rules import Count, Fraction, Node, Positive, each, rule_of
+from flowcf.models.classifiers import predict_proba
+from flowcf.rules import Count, Fraction, Node, Positive, each, one_of, rule_of
 from flowcf.training import check_train, fit
 
-__all__ = ["DiCoFlex", "weighted_distance"]
+__all__ = ["SELECT", "DiCoFlex", "weighted_distance"]
 
 log = logging.getLogger(__name__)
 
 CHUNK = 256
 """Queries per block of the neighbour search."""
+
+#: How candidates are ranked, by ``method.select``: ``(distance, target probability) -> rank
+#: key``, lowest first (B, S).
+SELECT = {
+    "closest": lambda distance, probability: distance,
+    "confident": lambda distance, probability: -probability,
+}
 
 
 def weighted_distance(x: Tensor, x_cf: Tensor, mask: Tensor, p: Tensor, alpha: float) -> Tensor:
@@ -69,6 +80,7 @@ class DiCoFlex(CounterfactualMethod):
         p: :math:`p` at inference.
         num_samples: Candidates per factual.
         temperature: The base distribution's scale when sampling.
+        select: The ranking of the valid candidates, a key of :data:`SELECT`.
         progress: Show progress bars.
     """
 
@@ -87,13 +99,14 @@ class DiCoFlex(CounterfactualMethod):
         p: Positive = 1.0,
         num_samples: Count = 100,
         temperature: Positive = 0.8,
+        select: Annotated[str, one_of(*SELECT)] = "closest",
         progress: bool = True,
     ):
         self.models, self.alpha, self.progress = models, alpha, progress
         self.dim = models.x_train.shape[1]
         self.columns = self._columns()
         self.mask, self.p = self._inference_mask(mask), p
-        self.num_samples, self.temperature = num_samples, temperature
+        self.num_samples, self.temperature, self.select = num_samples, temperature, select
         options = {k: v for k, v in flow.items() if k != "name"}
         context = 2 * self.dim + 1 + models.num_classes
         self.flow = FLOWS.build(flow["name"], self.dim, context, **options)
@@ -202,11 +215,13 @@ class DiCoFlex(CounterfactualMethod):
         samples = torch.where(self.mask > 0, x[:, None], samples)  # masked features stay
         if self.models.constraints is not None:
             samples = self.models.constraints.finalize(x[:, None], samples)
-        predicted = self.models.classifier(samples.flatten(0, 1)).argmax(dim=1).view(b, s)
-        valid = (predicted == y_target[:, None]) & samples.isfinite().all(dim=2)
+        proba = predict_proba(self.models.classifier, samples.flatten(0, 1)).view(b, s, -1)
+        valid = (proba.argmax(dim=2) == y_target[:, None]) & samples.isfinite().all(dim=2)
         valid &= _first_occurrences(samples)
         distance = weighted_distance(x[:, None], samples, self.mask, p[:, None], self.alpha)
-        order = distance.masked_fill(~valid, float("inf")).argsort(dim=1)
+        target = proba.gather(2, y_target[:, None, None].expand(-1, s, 1)).squeeze(2)
+        key = SELECT[self.select](distance, target)
+        order = key.masked_fill(~valid, float("inf")).argsort(dim=1, stable=True)
         ranked = samples.gather(1, order[..., None].expand(-1, -1, d))
         ranked[~valid.gather(1, order)] = float("nan")
         return Counterfactuals(

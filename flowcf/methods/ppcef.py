@@ -1,8 +1,10 @@
 """PPCEF: probabilistically plausible counterfactuals with a conditional normalizing flow.
 
 x' = x + δ minimises ‖δ‖₂ + α·(L_dec(x', y') + max(τ − log p(x' | y'), 0)) with Adam; the
-terms and weights come from config (``conf/method/ppcef.yaml``: α = 100, lr 5e-3, ε = 0.02,
-τ = median training log density of the target class, as in the authors' code).
+terms and weights come from config (``conf/method/ppcef.yaml``: α = 100, lr 5e-3, ε = 0.02 as
+in the authors' code; τ = the median training log density of the target class's own points,
+where the authors take one median over the whole training fold: ``threshold: pooled`` in the
+``nll_hinge`` term, as ``experiment=ppcef_benchmark`` sets).
 
 References:
     | Probabilistically Plausible Counterfactual Explanations with Normalizing Flows

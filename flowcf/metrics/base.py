@@ -1,7 +1,11 @@
-"""Metrics: registered by name, computed per factual and aggregated as in PPCEF's evaluation.
+"""Metrics: registered by name, computed per factual and averaged over a population.
 
-Following the PPCEF authors' evaluation, coverage and validity are over all factuals; distances
-and densities are over valid counterfactuals only.
+Each metric names its default population (:data:`POPULATIONS`): coverage and validity are over
+all factuals, distances, densities and outlier scores over valid counterfactuals. The
+``metrics.over`` option (metric name → population) changes it for one run: the PPCEF authors'
+evaluation takes validity, plausibility, log density, LOF and the isolation forest over every
+returned counterfactual, valid or not (``experiment=ppcef_benchmark``); with every
+counterfactual returned, validity over ``returned`` equals validity over ``all``.
 """
 
 from collections.abc import Callable, Iterable
@@ -15,7 +19,7 @@ from flowcf.data.constraints import Constraints
 from flowcf.methods.base import Counterfactuals
 from flowcf.registry import Registry
 
-__all__ = ["METRICS", "EvaluationContext", "Metric", "compute_metrics", "metric"]
+__all__ = ["METRICS", "POPULATIONS", "EvaluationContext", "Metric", "compute_metrics", "metric"]
 
 
 @dataclass
@@ -28,7 +32,7 @@ class EvaluationContext:
         flow: The evaluation flow (class-conditional), or ``None``.
         x_train, y_train: Training data, for thresholds such as τ.
         num_classes: Number of classes.
-        options: The ``metrics`` config (e.g. ``plausibility_quantile``).
+        options: The ``metrics`` config (e.g. ``plausibility_quantile``, ``over``).
         x_real, y_real: Real images and their labels (the test split), for ``fid``; ``None``
             for data that are not images.
         autoencoder: The deterministic autoencoder whose codes the flow models (``None``: the
@@ -63,21 +67,33 @@ class EvaluationContext:
         return cfs.found & (predicted == cfs.y_target)
 
 
+#: The factuals a metric averages over: every factual, those with a returned counterfactual,
+#: or those with a valid one.
+POPULATIONS: dict[str, Callable[[EvaluationContext], Tensor | None]] = {
+    "all": lambda context: None,
+    "returned": lambda context: context.cfs.found,
+    "valid": lambda context: context.valid,
+}
+
+
 @dataclass(frozen=True)
 class Metric:
-    """A named metric with its direction and the factuals it averages over."""
+    """A named metric with its direction and the factuals it averages over by default
+    (a key of :data:`POPULATIONS`; ``metrics.over.<name>`` overrides it)."""
 
     name: str
     compute: Callable[[EvaluationContext], Tensor | float]
     higher_is_better: bool
-    over: str = "valid"  # "valid": mean over valid counterfactuals; "all": over every factual
+    over: str = "valid"
 
     def __call__(self, context: EvaluationContext) -> float:
         values = self.compute(context)
         if not isinstance(values, Tensor):
             return float(values)
-        if self.over == "valid":
-            values = values[context.valid]
+        over = (context.options.get("over") or {}).get(self.name, self.over)
+        keep = POPULATIONS[over](context)
+        if keep is not None:
+            values = values[keep]
         return values.float().mean().item() if len(values) else float("nan")
 
 

@@ -28,11 +28,14 @@ def log_density(context: EvaluationContext):
 
 @metric("plausibility", higher_is_better=True)
 def plausibility(context: EvaluationContext):
-    """Share of counterfactuals with log p(x' | y') ≥ τ_{y'}, τ_c the
-    ``plausibility_quantile`` of the training log densities of class c."""
+    """Share of counterfactuals with log p(x' | y') ≥ τ_{y'}, τ the ``plausibility_quantile``
+    of the training log densities by the ``threshold`` rule (:data:`~flowcf.density.THRESHOLDS`):
+    ``per_class`` (default) class y''s own points, ``pooled`` every training point (the PPCEF
+    authors')."""
     q = context.options.get("plausibility_quantile", 0.5)
+    rule = context.options.get("threshold", "per_class")
     z_train = context.x_train if context.z_train is None else context.z_train
-    tau = class_quantiles(_flow(context), z_train, context.y_train, context.num_classes, q)
+    tau = class_quantiles(_flow(context), z_train, context.y_train, context.num_classes, q, rule)
     return log_density(context) >= tau[context.cfs.y_target]
 
 

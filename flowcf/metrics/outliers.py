@@ -1,8 +1,14 @@
 """Outlier scores of counterfactuals against the training data, from scikit-learn.
 
-Both are ``score_samples`` of a detector fitted on the training inputs: higher means more
-normal. As in the PPCEF authors' evaluation, LOF is a novelty LOF with k = 20 and the isolation
-forest has 100 trees.
+Each detector is fitted on the training inputs: a novelty LOF with k = 20 and an isolation
+forest of 100 trees, as in the PPCEF authors' evaluation. Two conventions, each a metric:
+
+- flowcf's ``lof`` and ``isolation_forest``: ``score_samples``, higher is more normal (LOF
+  ≈ −1 for inliers), averaged over valid counterfactuals;
+- the authors' ``lof_factor`` (``-score_samples``: the local outlier factor itself, ≈ 1 for
+  inliers, lower is better) and ``isolation_forest_decision`` (``decision_function``, which is
+  ``score_samples`` + 0.5 with the default contamination; forest seed 42 as theirs), averaged
+  over every returned counterfactual.
 
 References:
     | LOF: Identifying Density-Based Local Outliers (Breunig et al., 2000)
@@ -17,24 +23,41 @@ from sklearn.neighbors import LocalOutlierFactor
 
 from flowcf.metrics.base import EvaluationContext, metric
 
-__all__ = ["isolation_forest", "lof"]
+__all__ = ["isolation_forest", "isolation_forest_decision", "lof", "lof_factor"]
 
 
-def _scores(context: EvaluationContext, detector) -> torch.Tensor:
+def _scores(context: EvaluationContext, detector, method: str = "score_samples") -> torch.Tensor:
     """``detector`` fitted on the training inputs (all read into memory, streamed images too),
-    scoring the counterfactuals."""
+    scoring the counterfactuals with its ``method``."""
     detector.fit(context.x_train[:].flatten(1).cpu().numpy())
     x_cf = context.cfs.x_cf.nan_to_num().flatten(1).cpu().numpy()
-    return torch.as_tensor(detector.score_samples(x_cf), device=context.cfs.x.device)
+    return torch.as_tensor(getattr(detector, method)(x_cf), device=context.cfs.x.device)
+
+
+def _lof() -> LocalOutlierFactor:
+    return LocalOutlierFactor(n_neighbors=20, novelty=True)
 
 
 @metric("lof", higher_is_better=True)
 def lof(context: EvaluationContext):
     """Negative local outlier factor (≈ −1 for inliers, lower for outliers)."""
-    return _scores(context, LocalOutlierFactor(n_neighbors=20, novelty=True))
+    return _scores(context, _lof())
+
+
+@metric("lof_factor", higher_is_better=False, over="returned")
+def lof_factor(context: EvaluationContext):
+    """The local outlier factor, the authors' ``-score_samples`` (≈ 1 for inliers)."""
+    return -_scores(context, _lof())
 
 
 @metric("isolation_forest", higher_is_better=True)
 def isolation_forest(context: EvaluationContext):
     """Negative isolation-forest anomaly score (higher: harder to isolate, more normal)."""
     return _scores(context, IsolationForest(n_estimators=100, random_state=0))
+
+
+@metric("isolation_forest_decision", higher_is_better=True, over="returned")
+def isolation_forest_decision(context: EvaluationContext):
+    """The authors' ``decision_function`` (positive for inliers, negative for outliers)."""
+    forest = IsolationForest(n_estimators=100, random_state=42)
+    return _scores(context, forest, "decision_function")

@@ -1,8 +1,10 @@
 """Coverage and validity (PPCEF, Wielopolski et al. 2024)."""
 
+import torch
+
 from flowcf.metrics.base import EvaluationContext, metric
 
-__all__ = ["coverage", "validity"]
+__all__ = ["coverage", "validity", "validity_changed"]
 
 
 @metric("coverage", higher_is_better=True, over="all")
@@ -15,3 +17,14 @@ def coverage(context: EvaluationContext):
 def validity(context: EvaluationContext):
     """Share of factuals whose counterfactual the classifier assigns to the target class."""
     return context.valid
+
+
+@metric("validity_changed", higher_is_better=True, over="returned")
+@torch.no_grad()
+def validity_changed(context: EvaluationContext):
+    """Share of returned counterfactuals the classifier assigns to any class but the factual's:
+    the PPCEF authors' validity (their code compares with the factual's label, not the target).
+    With two classes it is ``validity``; with more it also counts a counterfactual that left the
+    factual's class for another than the target."""
+    cfs = context.cfs
+    return cfs.found & (context.classifier(cfs.x_cf.nan_to_num()).argmax(dim=1) != cfs.y)
