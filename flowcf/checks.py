@@ -19,6 +19,7 @@ Example:
 
 import re
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -47,7 +48,15 @@ from flowcf.rules import (
 )
 from flowcf.training import OBJECTIVES, check_train
 
-__all__ = ["DATA", "KEYS", "check_config"]
+__all__ = [
+    "DATA",
+    "KEYS",
+    "PARTS",
+    "PIPELINE",
+    "UNKEYED",
+    "Part",
+    "check_config",
+]
 
 FLAG = rule_of(bool)
 TEXT = rule_of(str)
@@ -97,6 +106,30 @@ PIPELINE: dict[str, Rule] = {
     ),
     "latent": optional(one_of("autoencoder", "vae")),
 }
+
+
+@dataclass(frozen=True)
+class Part:
+    """A config group that trains a model: the store ``kind`` it is kept under, the groups its
+    training depends on besides ``data`` and ``seed``, and whether ``amp=true`` trains it in
+    mixed precision."""
+
+    kind: str
+    depends: tuple[str, ...] = ()
+    amp: bool = True
+
+
+#: The trained parts by config group; the flow (``model``) keeps float32 for its log-dets.
+PARTS: dict[str, Part] = {
+    "classifier": Part("classifier"),
+    "autoencoder": Part("autoencoder"),
+    "vae": Part("vae"),
+    "model": Part("flow", depends=("autoencoder",), amp=False),
+}
+#: Keys that say where things are or how many factuals to explain, not what a model learns:
+#: left out of store keys (counterfactuals are keyed by the resolved ``factuals``), as are the
+#: data keys that located the files a data set read (``Dataset.files``).
+UNKEYED = ("root", "download", "num_factuals", "workers", "cache")
 
 SPLIT = {
     "val": between(0, 1),

@@ -17,9 +17,11 @@ import time
 import torch
 from hydra import compose, initialize_config_dir
 
+from flowcf.checks import PIPELINE
 from flowcf.cli import CONFIG_DIR
+from flowcf.config import options
 from flowcf.methods import METHODS
-from flowcf.session import PIPELINE_KEYS, Session, options
+from flowcf.session import Session
 
 
 def main() -> None:
@@ -49,8 +51,8 @@ def main() -> None:
         x, y, y_target = session.factuals(cfg.method.target)
         method = METHODS.build(
             cfg.method.name,
-            session.models(None),
-            **options(cfg.method, *PIPELINE_KEYS),
+            session.setting(None),
+            **options(cfg.method, *PIPELINE),
             progress=False,
         )
 

@@ -19,6 +19,6 @@ class PPCEF(GradientSearch):
     """Gradient search in the input space with distance, decision and plausibility terms.
 
     Example:
-        ``METHODS.build("ppcef", models, losses=cfg.losses, lr=5e-3, max_steps=1000)
-        .explain(x, y, y_target)`` with ``models`` a :class:`~flowcf.losses.Models`.
+        ``METHODS.build("ppcef", setting, losses=cfg.losses, lr=5e-3, max_steps=1000)
+        .explain(x, y, y_target)`` with ``setting`` a :class:`~flowcf.setting.Setting`.
     """

@@ -11,6 +11,6 @@ from flowcf.metrics import (  # noqa: F401  (registers them)
     runtime,
     validity,
 )
-from flowcf.metrics.base import METRICS, EvaluationContext, Metric, compute_metrics
+from flowcf.metrics.base import METRICS, Metric, compute_metrics
 
-__all__ = ["METRICS", "EvaluationContext", "Metric", "compute_metrics"]
+__all__ = ["METRICS", "Metric", "compute_metrics"]

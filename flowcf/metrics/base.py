@@ -5,62 +5,14 @@ and densities are over valid counterfactuals only.
 """
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from functools import cached_property
+from dataclasses import dataclass
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from flowcf.data.constraints import Constraints
-from flowcf.methods.base import Counterfactuals
 from flowcf.registry import Registry
+from flowcf.setting import Setting
 
-__all__ = ["METRICS", "EvaluationContext", "Metric", "compute_metrics", "metric"]
-
-
-@dataclass
-class EvaluationContext:
-    """What metrics are computed from.
-
-    Attributes:
-        cfs: The counterfactuals to score.
-        classifier: The explained classifier.
-        flow: The evaluation flow (class-conditional), or ``None``.
-        x_train, y_train: Training data, for thresholds such as τ.
-        num_classes: Number of classes.
-        options: The ``metrics`` config (e.g. ``plausibility_quantile``).
-        x_real, y_real: Real images and their labels (the test split), for ``fid``; ``None``
-            for data that are not images.
-        autoencoder: The deterministic autoencoder whose codes the flow models (``None``: the
-            flow models the inputs).
-        z_train: The training data in the flow's space (``x_train`` when ``None``).
-        constraints: What counterfactuals may change (tabular data), or ``None``: anything.
-    """
-
-    cfs: Counterfactuals
-    classifier: nn.Module
-    flow: nn.Module | None
-    x_train: Tensor
-    y_train: Tensor
-    num_classes: int
-    options: dict = field(default_factory=dict)
-    x_real: Tensor | None = None
-    y_real: Tensor | None = None
-    autoencoder: nn.Module | None = None
-    z_train: Tensor | None = None
-    constraints: Constraints | None = None
-
-    def encode(self, x: Tensor) -> Tensor:
-        """Inputs to the flow's space."""
-        return x if self.autoencoder is None else self.autoencoder.encode(x)
-
-    @cached_property
-    @torch.no_grad()
-    def valid(self) -> Tensor:
-        """Whether the classifier assigns each counterfactual to its target, (B,)."""
-        cfs = self.cfs
-        predicted = self.classifier(cfs.x_cf.nan_to_num()).argmax(dim=1)
-        return cfs.found & (predicted == cfs.y_target)
+__all__ = ["METRICS", "Metric", "compute_metrics", "metric"]
 
 
 @dataclass(frozen=True)
@@ -68,16 +20,16 @@ class Metric:
     """A named metric with its direction and the factuals it averages over."""
 
     name: str
-    compute: Callable[[EvaluationContext], Tensor | float]
+    compute: Callable[[Setting], Tensor | float]
     higher_is_better: bool
     over: str = "valid"  # "valid": mean over valid counterfactuals; "all": over every factual
 
-    def __call__(self, context: EvaluationContext) -> float:
-        values = self.compute(context)
+    def __call__(self, setting: Setting) -> float:
+        values = self.compute(setting)
         if not isinstance(values, Tensor):
             return float(values)
         if self.over == "valid":
-            values = values[context.valid]
+            values = values[setting.valid]
         return values.float().mean().item() if len(values) else float("nan")
 
 
@@ -85,15 +37,15 @@ METRICS: Registry = Registry("metric")
 
 
 def metric(name: str, *, higher_is_better: bool, over: str = "valid"):
-    """Registers a function ``context -> per-factual values or a scalar`` as a metric."""
+    """Registers a function ``setting -> per-factual values or a scalar`` as a metric."""
 
-    def decorator(compute: Callable[[EvaluationContext], Tensor | float]):
+    def decorator(compute: Callable[[Setting], Tensor | float]):
         METRICS.register(name)(Metric(name, compute, higher_is_better, over))
         return compute
 
     return decorator
 
 
-def compute_metrics(names: Iterable[str], context: EvaluationContext) -> dict[str, float]:
-    """Every named metric on ``context``, in the given order."""
-    return {name: METRICS.get(name)(context) for name in names}
+def compute_metrics(names: Iterable[str], setting: Setting) -> dict[str, float]:
+    """Every named metric on ``setting``, in the given order."""
+    return {name: METRICS.get(name)(setting) for name in names}

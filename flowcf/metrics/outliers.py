@@ -15,26 +15,27 @@ import torch
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 
-from flowcf.metrics.base import EvaluationContext, metric
+from flowcf.metrics.base import metric
+from flowcf.setting import Setting
 
 __all__ = ["isolation_forest", "lof"]
 
 
-def _scores(context: EvaluationContext, detector) -> torch.Tensor:
+def _scores(setting: Setting, detector) -> torch.Tensor:
     """``detector`` fitted on the training inputs (all read into memory, streamed images too),
     scoring the counterfactuals."""
-    detector.fit(context.x_train[:].flatten(1).cpu().numpy())
-    x_cf = context.cfs.x_cf.nan_to_num().flatten(1).cpu().numpy()
-    return torch.as_tensor(detector.score_samples(x_cf), device=context.cfs.x.device)
+    detector.fit(setting.x_train[:].flatten(1).cpu().numpy())
+    x_cf = setting.cfs.x_cf.nan_to_num().flatten(1).cpu().numpy()
+    return torch.as_tensor(detector.score_samples(x_cf), device=setting.cfs.x.device)
 
 
 @metric("lof", higher_is_better=True)
-def lof(context: EvaluationContext):
+def lof(setting: Setting):
     """Negative local outlier factor (≈ −1 for inliers, lower for outliers)."""
-    return _scores(context, LocalOutlierFactor(n_neighbors=20, novelty=True))
+    return _scores(setting, LocalOutlierFactor(n_neighbors=20, novelty=True))
 
 
 @metric("isolation_forest", higher_is_better=True)
-def isolation_forest(context: EvaluationContext):
+def isolation_forest(setting: Setting):
     """Negative isolation-forest anomaly score (higher: harder to isolate, more normal)."""
-    return _scores(context, IsolationForest(n_estimators=100, random_state=0))
+    return _scores(setting, IsolationForest(n_estimators=100, random_state=0))

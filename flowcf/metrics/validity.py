@@ -1,17 +1,18 @@
 """Coverage and validity (DESIGN §6)."""
 
-from flowcf.metrics.base import EvaluationContext, metric
+from flowcf.metrics.base import metric
+from flowcf.setting import Setting
 
 __all__ = ["coverage", "validity"]
 
 
 @metric("coverage", higher_is_better=True, over="all")
-def coverage(context: EvaluationContext):
+def coverage(setting: Setting):
     """Share of factuals for which the method returned a counterfactual."""
-    return context.cfs.found
+    return setting.cfs.found
 
 
 @metric("validity", higher_is_better=True, over="all")
-def validity(context: EvaluationContext):
+def validity(setting: Setting):
     """Share of factuals whose counterfactual the classifier assigns to the target class."""
-    return context.valid
+    return setting.valid
