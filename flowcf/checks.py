@@ -18,13 +18,14 @@ Example:
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from flowcf import rules
 from flowcf.data import DATASETS
 from flowcf.data.base import SCALING
 from flowcf.data.toys import TOYS
@@ -43,7 +44,6 @@ from flowcf.rules import (
     one_of,
     optional,
     rule_of,
-    unknown_key,
     whole,
 )
 from flowcf.training import OBJECTIVES, check_train
@@ -53,9 +53,11 @@ __all__ = [
     "KEYS",
     "PARTS",
     "PIPELINE",
+    "RENAMED",
     "UNKEYED",
     "Part",
     "check_config",
+    "unknown_key",
 ]
 
 FLAG = rule_of(bool)
@@ -73,7 +75,7 @@ KEYS: dict[str, Rule] = {
     "device": DEVICE,
     "threads": optional(COUNT),
     "amp": FLAG,
-    "objective": optional(one_of(*METRICS)),
+    "optimized_metric": optional(one_of(*METRICS)),
     "force": FLAG,
     "resume": FLAG,
     "checkpoint_every": at_least(0),
@@ -97,6 +99,10 @@ KEYS: dict[str, Rule] = {
     "metrics.fid_weights": optional(TEXT),
     "metrics.batch_size": COUNT,
 }
+
+#: Keys that were renamed, by their old dotted name: the lightning-hydra-template's name for the
+#: metric a sweeper optimises (``model.objective`` stays the flow's training objective).
+RENAMED = {"objective": "optimized_metric"}
 
 #: A method's keys that the pipeline reads rather than the method's factory.
 PIPELINE: dict[str, Rule] = {
@@ -185,6 +191,14 @@ DATA: dict[str, dict[str, Rule]] = {
     },
 }
 COMMON = {"kind": TEXT, "num_factuals": optional(COUNT)}
+
+
+def unknown_key(key: str, known: Iterable[str], otherwise: str) -> UserError:
+    """The error of an unknown ``key``: its new name if it was renamed (:data:`RENAMED`), else
+    the closest known keys, or ``otherwise``."""
+    if key in RENAMED:
+        return UserError(f"{key} is now {RENAMED[key]}: set {RENAMED[key]}=<value> instead")
+    return rules.unknown_key(key, known, otherwise)
 
 
 def check_keys(node: Mapping[str, Any], rules: Mapping[str, Rule], prefix: str = "") -> None:

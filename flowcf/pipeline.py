@@ -102,12 +102,12 @@ def explain(session: Session) -> None:
 
 
 def evaluate(session: Session) -> pd.DataFrame:
-    """Scores every method's counterfactuals with ``metrics.names`` and ``objective``; writes
-    ``metrics.csv`` (one row per method), ``table.md``/``.tex`` and pictures."""
+    """Scores every method's counterfactuals with ``metrics.names`` and ``optimized_metric``;
+    writes ``metrics.csv`` (one row per method), ``table.md``/``.tex`` and pictures."""
     explain(session)
     cfg, names = session.cfg, list(session.cfg.metrics.names)
-    if cfg.objective and cfg.objective not in names:
-        names.append(cfg.objective)  # what an Optuna preset maximizes, listed or not
+    if cfg.optimized_metric and cfg.optimized_metric not in names:
+        names.append(cfg.optimized_metric)  # what an Optuna preset maximizes, listed or not
     rows = [
         {"data": cfg.data.name, "model": cfg.model.name, "classifier": cfg.classifier.name,
          "method": name, "seed": cfg.seed,

@@ -31,8 +31,8 @@ def test_config_composes(group, choice):
     if group in REGISTRIES:
         assert resolved[group]["name"] == choice
         assert choice in REGISTRIES[group]
-    if resolved.get("objective") is not None:  # what an Optuna preset maximizes
-        assert resolved["objective"] in METRICS
+    if resolved.get("optimized_metric") is not None:  # what an Optuna preset maximizes
+        assert resolved["optimized_metric"] in METRICS
     if group == "metrics":
         assert all(name in METRICS for name in resolved["metrics"]["names"])
 
