@@ -1,4 +1,5 @@
-"""Metrics: registered by name, computed per factual and aggregated as in DESIGN §6.
+"""Metrics: registered by name, computed per factual on a :class:`~flowcf.setting.Setting`
+and aggregated.
 
 Following the PPCEF authors' evaluation, coverage and validity are over all factuals; distances
 and densities are over valid counterfactuals only.
