@@ -33,8 +33,8 @@ from flowcf.errors import UserError
 from flowcf.flows import FLOWS, IMAGE_FLOWS
 from flowcf.methods import METHODS
 from flowcf.metrics import METRICS
-from flowcf.models import AUTOENCODERS, CLASSIFIERS
-from flowcf.models.lpips import NETS
+from flowcf.networks import AUTOENCODERS, CLASSIFIERS
+from flowcf.networks.lpips import NETS
 from flowcf.rules import (
     Quantile,
     Rule,

@@ -26,7 +26,7 @@ from flowcf.errors import UserError
 from flowcf.flows import FLOWS, IMAGE_FLOWS
 from flowcf.flows.images import bits_per_dim, dequantize
 from flowcf.flows.multilabel import AttributeFlow
-from flowcf.models import AUTOENCODERS, CLASSIFIERS
+from flowcf.networks import AUTOENCODERS, CLASSIFIERS
 from flowcf.store import Store
 from flowcf.training import OBJECTIVES, fit
 

@@ -16,7 +16,7 @@ from flowcf.density import class_log_prob
 from flowcf.errors import UserError
 from flowcf.io import atomic_write, atomic_write_text
 from flowcf.metrics import METRICS, compute_metrics
-from flowcf.models.classifiers import predict_proba
+from flowcf.networks.classifiers import predict_proba
 from flowcf.report.plots import (
     plot_counterfactuals_2d,
     plot_image_counterfactuals,

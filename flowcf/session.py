@@ -24,8 +24,8 @@ from flowcf.environment import resolve_device, seed_everything, set_threads
 from flowcf.factuals import select_factuals
 from flowcf.methods import METHODS, CounterfactualMethod
 from flowcf.metrics.fid import find_inception
-from flowcf.models.autoencoders import input_space
-from flowcf.models.lpips import find_backbone
+from flowcf.networks.autoencoders import input_space
+from flowcf.networks.lpips import find_backbone
 from flowcf.parts import Parts
 from flowcf.setting import Setting
 from flowcf.store import Store

@@ -9,7 +9,7 @@ from flowcf.data import DATASETS
 from flowcf.flows import FLOWS
 from flowcf.methods import METHODS
 from flowcf.metrics import METRICS
-from flowcf.models import AUTOENCODERS, CLASSIFIERS
+from flowcf.networks import AUTOENCODERS, CLASSIFIERS
 
 REGISTRIES = {
     "data": DATASETS,

@@ -28,7 +28,7 @@ from flowcf.metrics.fid import (
     inception_features,
     load_inception,
 )
-from flowcf.models.lpips import NETS, convert, find_backbone, load_lpips, read_arrays
+from flowcf.networks.lpips import NETS, convert, find_backbone, load_lpips, read_arrays
 from flowcf.setting import Setting
 
 BACKBONE_FILE = NETS["alex"].torchvision_file

@@ -145,7 +145,7 @@ def test_every_search_keeps_the_domain_immutables_and_monotone_directions():
     from dataclasses import replace
 
     from flowcf.data.constraints import Constraints
-    from flowcf.models.autoencoders import IdentityAutoencoder
+    from flowcf.networks.autoencoders import IdentityAutoencoder
 
     constraints = Constraints(
         feature=torch.tensor([0, 1]), names=["x0", "x1"], direction=torch.tensor([1.0, 0.0]),
@@ -183,7 +183,7 @@ def test_unfinished_valid_returns_an_accepted_candidate():
 def test_clarity_flips_the_classifier_and_charges_its_ensemble_to_the_time():
     from dataclasses import replace
 
-    from flowcf.models.autoencoders import IdentityAutoencoder
+    from flowcf.networks.autoencoders import IdentityAutoencoder
 
     models = replace(fixed_models(), latent=IdentityAutoencoder((2,)))
     x = torch.tensor([[-1.0, 0.5], [0.0, -1.0]])

@@ -4,7 +4,7 @@ import logging
 from typing import Annotated
 
 from flowcf.losses.base import LOSSES, LossTerm
-from flowcf.models.lpips import NETS, find_backbone, load_lpips
+from flowcf.networks.lpips import NETS, find_backbone, load_lpips
 from flowcf.rules import one_of
 from flowcf.setting import Setting
 
@@ -16,7 +16,7 @@ class Perceptual(LossTerm):
     """PLACE's perceptual term LPIPS(x, x') between factual and candidate images (PLACE, eq. 5).
 
     ``net``: ``alex`` or ``vgg``; ``backbone``: a torchvision state dict of that net, ``None``
-    for the pretrained weights :func:`flowcf.models.lpips.find_backbone` finds, or ``"random"``
+    for the pretrained weights :func:`flowcf.networks.lpips.find_backbone` finds, or ``"random"``
     for LPIPS's linear layers over a random (seeded) AlexNet, a feature distance that is not
     LPIPS.
     """

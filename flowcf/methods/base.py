@@ -14,7 +14,7 @@ from tqdm.auto import tqdm
 
 from flowcf.counterfactuals import Counterfactuals
 from flowcf.losses import Candidate, Terms, build_terms
-from flowcf.models.autoencoders import input_space
+from flowcf.networks.autoencoders import input_space
 from flowcf.registry import Registry
 from flowcf.rules import Count, Natural, Positive, one_of
 from flowcf.setting import Setting

@@ -24,7 +24,7 @@ from torch.nn.functional import cross_entropy
 from flowcf.errors import UserError
 from flowcf.losses import LOSSES, Candidate, LossTerm
 from flowcf.methods.base import METHODS, GradientSearch
-from flowcf.models.classifiers import CLASSIFIERS
+from flowcf.networks.classifiers import CLASSIFIERS
 from flowcf.rules import Count, Natural, Positive
 from flowcf.setting import Setting
 from flowcf.training import fit

@@ -1,6 +1,6 @@
 r"""LPIPS between factual and counterfactual images (DESIGN §7).
 
-``lpips`` is real LPIPS with a pretrained backbone (:func:`flowcf.models.lpips.find_backbone`);
+``lpips`` is real LPIPS with a pretrained backbone (:func:`flowcf.networks.lpips.find_backbone`);
 ``lpips_rand`` puts LPIPS's linear layers on a random (seeded) AlexNet: reproducible, but not
 LPIPS, and labelled so.
 
@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from flowcf.metrics.base import metric
-from flowcf.models.lpips import LPIPSDistance, find_backbone, load_lpips
+from flowcf.networks.lpips import LPIPSDistance, find_backbone, load_lpips
 from flowcf.setting import Setting
 
 __all__ = ["lpips", "lpips_rand"]
