@@ -18,12 +18,14 @@ Examples:
 """
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from flowcf import rules
 from flowcf.data import DATASETS
 from flowcf.data.base import SCALING
 from flowcf.data.toys import TOYS
@@ -33,8 +35,8 @@ from flowcf.flows import FLOWS, IMAGE_FLOWS
 from flowcf.methods import METHODS
 from flowcf.metrics import METRICS
 from flowcf.metrics.base import POPULATIONS
-from flowcf.models import AUTOENCODERS, CLASSIFIERS
-from flowcf.models.lpips import NETS
+from flowcf.networks import AUTOENCODERS, CLASSIFIERS
+from flowcf.networks.lpips import NETS
 from flowcf.rules import (
     Quantile,
     Rule,
@@ -44,12 +46,21 @@ from flowcf.rules import (
     one_of,
     optional,
     rule_of,
-    unknown_key,
     whole,
 )
 from flowcf.training import OBJECTIVES, check_train
 
-__all__ = ["DATA", "KEYS", "check_config"]
+__all__ = [
+    "DATA",
+    "KEYS",
+    "PARTS",
+    "PIPELINE",
+    "RENAMED",
+    "UNKEYED",
+    "Part",
+    "check_config",
+    "unknown_key",
+]
 
 FLAG = rule_of(bool)
 TEXT = rule_of(str)
@@ -66,7 +77,7 @@ KEYS: dict[str, Rule] = {
     "device": DEVICE,
     "threads": optional(COUNT),
     "amp": FLAG,
-    "objective": optional(one_of(*METRICS)),
+    "optimized_metric": optional(one_of(*METRICS)),
     "force": FLAG,
     "resume": FLAG,
     "checkpoint_every": at_least(0),
@@ -105,6 +116,10 @@ KEYS: dict[str, Rule] = {
     "metrics.batch_size": COUNT,
 }
 
+#: Keys that were renamed, by their old dotted name: the lightning-hydra-template's name for the
+#: metric a sweeper optimises (``model.objective`` stays the flow's training objective).
+RENAMED = {"objective": "optimized_metric"}
+
 #: A method's keys that the pipeline reads rather than the method's factory.
 PIPELINE: dict[str, Rule] = {
     "target": Rule(
@@ -113,6 +128,30 @@ PIPELINE: dict[str, Rule] = {
     ),
     "latent": optional(one_of("autoencoder", "vae")),
 }
+
+
+@dataclass(frozen=True)
+class Part:
+    """A config group that trains a model: the store ``kind`` it is kept under, the groups its
+    training depends on besides ``data`` and ``seed``, and whether ``amp=true`` trains it in
+    mixed precision."""
+
+    kind: str
+    depends: tuple[str, ...] = ()
+    amp: bool = True
+
+
+#: The trained parts by config group; the flow (``model``) keeps float32 for its log-dets.
+PARTS: dict[str, Part] = {
+    "classifier": Part("classifier"),
+    "autoencoder": Part("autoencoder"),
+    "vae": Part("vae"),
+    "model": Part("flow", depends=("autoencoder",), amp=False),
+}
+#: Keys that say where things are or how many factuals to explain, not what a model learns:
+#: left out of store keys (counterfactuals are keyed by the resolved ``factuals``), as are the
+#: data keys that located the files a data set read (``Dataset.files``).
+UNKEYED = ("root", "download", "num_factuals", "workers", "cache")
 
 SPLIT = {
     "val": between(0, 1),
@@ -175,6 +214,14 @@ DATA: dict[str, dict[str, Rule]] = {
     },
 }
 COMMON = {"kind": TEXT, "num_factuals": optional(COUNT)}
+
+
+def unknown_key(key: str, known: Iterable[str], otherwise: str) -> UserError:
+    """The error of an unknown ``key``: its new name if it was renamed (:data:`RENAMED`), else
+    the closest known keys, or ``otherwise``."""
+    if key in RENAMED:
+        return UserError(f"{key} is now {RENAMED[key]}: set {RENAMED[key]}=<value> instead")
+    return rules.unknown_key(key, known, otherwise)
 
 
 def check_keys(node: Mapping[str, Any], rules: Mapping[str, Rule], prefix: str = "") -> None:

@@ -120,8 +120,7 @@ def check_overrides(runs: list[list[str]]) -> None:
     from hydra.errors import HydraException
     from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
-    from flowcf.checks import check_config
-    from flowcf.rules import unknown_key
+    from flowcf.checks import check_config, unknown_key
 
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         for overrides in runs:
@@ -144,12 +143,12 @@ def check_overrides(runs: list[list[str]]) -> None:
 
 def task(cfg: DictConfig) -> float | None:
     """The Hydra task: runs the configured stage in this run's output directory and returns
-    the mean of metric ``objective`` (for Optuna). In a multirun, a finished job whose saved
-    config equals this one is skipped unless ``force=true`` (its objective read back; see
-    :mod:`flowcf.rundir`), and a user error ends the job but not the sweep. A failed run keeps
-    its log and ``failed.txt`` (the error) and nothing else it wrote.
+    the mean of metric ``optimized_metric`` (for Optuna). In a multirun, a finished job whose
+    saved config equals this one is skipped unless ``force=true`` (its optimized metric read
+    back; see :mod:`flowcf.rundir`), and a user error ends the job but not the sweep. A failed
+    run keeps its log and ``failed.txt`` (the error) and nothing else it wrote.
 
-    A failed run, or an objective that is NaN (e.g. ``log_density`` with no valid
+    A failed run, or an optimized metric that is NaN (e.g. ``log_density`` with no valid
     counterfactual), returns ``None``: the Optuna sweeper records a failed trial (it warns
     "Failed experiment" and logs the failure rate) and samples the next one. NaN itself would
     end the search: Optuna 2's ``Study.tell`` raises on it, and so does the sweeper's retry."""
@@ -190,11 +189,11 @@ def task(cfg: DictConfig) -> float | None:
                 sys.exit(2)
             return None
         (run_dir / rundir.FAILED).unlink(missing_ok=True)
-    if cfg.objective is None:
+    if cfg.optimized_metric is None:
         return None
-    value = float(result[cfg.objective].mean())
+    value = float(result[cfg.optimized_metric].mean())
     if math.isnan(value):
-        log.warning("Objective %s is NaN: a failed trial", cfg.objective)
+        log.warning("Optimized metric %s is NaN: a failed trial", cfg.optimized_metric)
         return None
     return value
 

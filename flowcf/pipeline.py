@@ -10,12 +10,13 @@ import torch
 import yaml
 from torch import Tensor
 
+from flowcf.batching import batched
+from flowcf.counterfactuals import Counterfactuals
 from flowcf.density import class_log_prob
 from flowcf.errors import UserError
 from flowcf.io import atomic_write, atomic_write_text
-from flowcf.methods import Counterfactuals
 from flowcf.metrics import METRICS, compute_metrics
-from flowcf.models.classifiers import predict_proba
+from flowcf.networks.classifiers import predict_proba
 from flowcf.report.plots import (
     plot_counterfactuals_2d,
     plot_image_counterfactuals,
@@ -25,7 +26,7 @@ from flowcf.report.plots import (
 from flowcf.report.reference import write_reference_tables
 from flowcf.report.tables import aggregate, arrow_headers, best_cells, views, write_table
 from flowcf.rundir import CONFIG, FAILED, resolved_config
-from flowcf.session import Session, batched, plain
+from flowcf.session import Session
 
 __all__ = ["STAGES", "evaluate", "explain", "report", "report_directory", "run", "train"]
 
@@ -45,10 +46,10 @@ def train(session: Session) -> None:
     their test figures to ``train.json`` and prints them."""
     save_config(session)
     session.check_files()
-    _ = session.classifier, session.flow
+    _ = session.parts.classifier, session.parts.flow
     if any(method.get("latent") == "vae" for method in session.methods.values()):
-        _ = session.vae
-    text = json.dumps(session.summary, indent=2)
+        _ = session.parts.vae
+    text = json.dumps(session.parts.summary, indent=2)
     atomic_write_text(session.run_dir / "train.json", text)
     print(text)
 
@@ -63,7 +64,7 @@ def counterfactual_frame(session: Session, name: str) -> pd.DataFrame:
     keep[:, 0] = True  # every factual has a row, with or without a counterfactual
     factual, rank = torch.nonzero(keep, as_tuple=True)
     x_cf = ranked[factual, rank]
-    predicted = batched(session.classifier, x_cf.nan_to_num()).argmax(dim=1)
+    predicted = batched(session.parts.classifier, x_cf.nan_to_num()).argmax(dim=1)
     found = x_cf.flatten(1).isfinite().all(dim=1)
     frame = pd.DataFrame({
         "method": name,
@@ -102,12 +103,12 @@ def explain(session: Session) -> None:
 
 
 def evaluate(session: Session) -> pd.DataFrame:
-    """Scores every method's counterfactuals with ``metrics.names`` and ``objective``; writes
-    ``metrics.csv`` (one row per method), ``table.md``/``.tex`` and pictures."""
+    """Scores every method's counterfactuals with ``metrics.names`` and ``optimized_metric``;
+    writes ``metrics.csv`` (one row per method), ``table.md``/``.tex`` and pictures."""
     explain(session)
     cfg, names = session.cfg, list(session.cfg.metrics.names)
-    if cfg.objective and cfg.objective not in names:
-        names.append(cfg.objective)  # what an Optuna preset maximizes, listed or not
+    if cfg.optimized_metric and cfg.optimized_metric not in names:
+        names.append(cfg.optimized_metric)  # what an Optuna preset maximizes, listed or not
     rows = [
         {"data": cfg.data.name, "model": cfg.model.name, "classifier": cfg.classifier.name,
          "method": name, "seed": cfg.seed,
@@ -165,7 +166,8 @@ def _plot_trajectory(session: Session, name: str) -> None:
     rows = torch.arange(len(index), device=path.device)
     frames = path[rows[:, None], steps]
     with torch.no_grad():
-        proba = predict_proba(session.classifier, frames.flatten(0, 1)).unflatten(0, steps.shape)
+        proba = predict_proba(session.parts.classifier, frames.flatten(0, 1))
+    proba = proba.unflatten(0, steps.shape)
     original = proba[rows, :, cfs.y[index]]  # (R, frames): the factual's class
     out = session.run_dir / f"trajectory_{name}.png"
     pairs = torch.stack([cfs.y[index], cfs.y_target[index]], dim=1).tolist()
@@ -179,13 +181,13 @@ def _plot_2d(session: Session, name: str) -> None:
     target = int(cfs.y_target.mode().values)
 
     def log_density(grid: torch.Tensor) -> torch.Tensor:
-        z = session.encode(grid.to(device))
+        z = session.parts.encode(grid.to(device))
         y = torch.full((len(z),), target, device=device)
-        return batched(lambda i: class_log_prob(session.flow, z[i], y[i], data.num_classes),
+        return batched(lambda i: class_log_prob(session.parts.flow, z[i], y[i], data.num_classes),
                        torch.arange(len(z), device=device)).cpu()  # fmt: skip
 
     def predict(grid: torch.Tensor) -> torch.Tensor:
-        return batched(session.classifier, grid.to(device)).argmax(dim=1).cpu()
+        return batched(session.parts.classifier, grid.to(device)).argmax(dim=1).cpu()
 
     single = len(session.methods) == 1
     path = session.run_dir / ("plot.png" if single else f"plot_{name}.png")

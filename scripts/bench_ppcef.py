@@ -45,7 +45,7 @@ def measure(overrides: list[str], store: Path, run_dir: str) -> dict[str, float]
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
     session = Session(cfg, run_dir)
-    _ = session.classifier, session.flow
+    _ = session.parts.classifier, session.parts.flow
     shutil.rmtree(store / "counterfactuals", ignore_errors=True)
     cpu = time.process_time()
     cfs = session.counterfactuals("ppcef")

@@ -9,8 +9,8 @@ from torch.distributions import Normal, kl_divergence
 from torch.nn.functional import cross_entropy
 
 from flowcf.errors import UserError
-from flowcf.models import AUTOENCODERS, CLASSIFIERS
-from flowcf.models.autoencoders import ConvVAE
+from flowcf.networks import AUTOENCODERS, CLASSIFIERS
+from flowcf.networks.autoencoders import ConvVAE
 from flowcf.training import fit
 
 CONF = Path(__file__).parents[1] / "conf"

@@ -129,7 +129,7 @@ def test_a_bad_count_or_partition_is_an_error(tmp_path):
 def test_resnet34_starts_from_a_local_file_with_a_new_head(tmp_path):
     from torchvision.models import resnet34
 
-    from flowcf.models import CLASSIFIERS
+    from flowcf.networks import CLASSIFIERS
 
     imagenet = resnet34(weights=None)
     torch.save(imagenet.state_dict(), tmp_path / "resnet34.pth")
@@ -176,7 +176,7 @@ def test_attribute_flow_sums_out_the_other_attributes_exactly():
 def test_mixed_precision_training_runs_and_learns_on_the_cpu():
     from torch.nn.functional import cross_entropy
 
-    from flowcf.models import CLASSIFIERS
+    from flowcf.networks import CLASSIFIERS
     from flowcf.training import fit
 
     torch.manual_seed(0)
@@ -191,7 +191,7 @@ def test_mixed_precision_training_runs_and_learns_on_the_cpu():
 
 @pytest.mark.parametrize("size", [64, 128, 256])
 def test_autoencoders_are_sized_by_resolution(size):
-    from flowcf.models import AUTOENCODERS
+    from flowcf.networks import AUTOENCODERS
 
     x = torch.rand(2, 3, size, size)
     for name in ("conv_ae", "conv_vae"):

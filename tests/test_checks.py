@@ -34,7 +34,8 @@ MISTAKES = [
     (["device=tpu"], "device must be one of: auto, cpu, cuda, cuda:<index>, got 'tpu'"),
     (["resume=maybe"], "resume must be true or false, got 'maybe'"),
     (["checkpoint_every=-1"], "checkpoint_every must be a number ≥ 0, got -1"),
-    (["objective=best"], "objective must be one of: actionability, coverage,"),
+    (["optimized_metric=best"], "optimized_metric must be one of: actionability, coverage,"),
+    (["objective=validity"], "objective is now optimized_metric: set optimized_metric=<value>"),
     (["factuals.split=all"], "factuals.split must be one of: train, val, test, got 'all'"),
     (["factuals.limit=0"], "factuals.limit must be a whole number ≥ 1 or null, got 0"),
     (["plots.rows=0"], "plots.rows must be a whole number ≥ 1, got 0"),
@@ -184,3 +185,15 @@ def test_every_shipped_config_passes():
                 check_config(compose("config", overrides=overrides))
         with pytest.raises(UserError, match=r"data\.path is required"):
             check_config(compose("config", overrides=["data=csv"]))
+
+
+def test_a_config_file_with_the_old_objective_key_names_the_new_one():
+    """``objective`` set by a preset of the user's own (not on the command line)."""
+    from omegaconf import open_dict
+
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose("config")
+    with open_dict(cfg):
+        cfg.objective = "validity"
+    with pytest.raises(UserError, match=r"^objective is now optimized_metric: set optimized_"):
+        check_config(cfg)

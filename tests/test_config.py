@@ -9,7 +9,7 @@ from flowcf.data import DATASETS
 from flowcf.flows import FLOWS
 from flowcf.methods import METHODS
 from flowcf.metrics import METRICS
-from flowcf.models import AUTOENCODERS, CLASSIFIERS
+from flowcf.networks import AUTOENCODERS, CLASSIFIERS
 
 REGISTRIES = {
     "data": DATASETS,
@@ -36,8 +36,8 @@ def test_config_composes(group, choice):
     if group in REGISTRIES:  # a variant in a subfolder (data=ppcef/moons) names its part
         assert resolved[group]["name"] == registered_name(group, choice)
         assert resolved[group]["name"] in REGISTRIES[group]
-    if resolved.get("objective") is not None:  # what an Optuna preset maximizes
-        assert resolved["objective"] in METRICS
+    if resolved.get("optimized_metric") is not None:  # what an Optuna preset maximizes
+        assert resolved["optimized_metric"] in METRICS
     if group == "metrics":
         assert all(name in METRICS for name in resolved["metrics"]["names"])
 

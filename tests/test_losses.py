@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from flowcf.errors import UserError
-from flowcf.losses import LOSSES, Candidate, Models, build_terms
+from flowcf.losses import LOSSES, Candidate, build_terms
+from flowcf.setting import Setting
 
 
 class FixedProba(nn.Module):
@@ -17,9 +18,9 @@ class FixedProba(nn.Module):
         return x.log()
 
 
-def models(num_classes: int) -> Models:
+def models(num_classes: int) -> Setting:
     x_train = torch.tensor([[0.0, 1.0], [1.0, 3.0], [2.0, 5.0], [3.0, 7.0], [10.0, 9.0]])
-    return Models(FixedProba(), None, x_train, torch.zeros(5).long(), num_classes)
+    return Setting(FixedProba(), None, x_train, torch.zeros(5).long(), num_classes)
 
 
 def candidate(x_cf, y_target, x=None, z=None, z_cf=None) -> Candidate:
@@ -66,7 +67,7 @@ def test_log_margin_has_the_same_zeros_and_a_gradient_where_the_target_is_hopele
         plain(candidate(p, y_target)) > 0
     ).tolist()
     logits = torch.tensor([[-20.0, 10.0, -20.0]], requires_grad=True)  # class 0 is hopeless
-    on_logits = Models(nn.Identity(), None, torch.zeros(1, 3), torch.zeros(1).long(), 3)
+    on_logits = Setting(nn.Identity(), None, torch.zeros(1, 3), torch.zeros(1).long(), 3)
     for scale, steep in (("probability", False), ("log", True)):
         term = LOSSES.build("margin", on_logits, eps=0.1, scale=scale)
         (grad,) = torch.autograd.grad(term(candidate(logits, y_target[2:])).sum(), logits)

@@ -5,10 +5,12 @@ import torch
 from torch import nn
 
 from flowcf.density import class_log_prob
+from flowcf.factuals import targets_for
 from flowcf.flows import FLOWS
-from flowcf.losses import LOSSES, Models
-from flowcf.methods import METHODS, targets_for
+from flowcf.losses import LOSSES
+from flowcf.methods import METHODS
 from flowcf.methods.base import Search
+from flowcf.setting import Setting
 
 PPCEF = {
     "losses": {
@@ -31,7 +33,7 @@ WACHTER = {
 }
 
 
-def fixed_models() -> Models:
+def fixed_models() -> Setting:
     """Class 1 iff x₀ > 1 (a fixed linear classifier); an untrained flow: p(x | y) = N(0, I)."""
     torch.manual_seed(0)
     classifier = nn.Linear(2, 2)
@@ -41,7 +43,7 @@ def fixed_models() -> Models:
     flow = FLOWS.build("realnvp", 2, 2, layers=2, hidden=8)
     x_train = torch.randn(2000, 2)
     y_train = classifier(x_train).argmax(dim=1)
-    return Models(
+    return Setting(
         classifier.requires_grad_(False), flow.requires_grad_(False), x_train, y_train, 2
     )
 
@@ -176,7 +178,7 @@ def test_every_search_keeps_the_domain_immutables_and_monotone_directions():
     from dataclasses import replace
 
     from flowcf.data.constraints import Constraints
-    from flowcf.models.autoencoders import IdentityAutoencoder
+    from flowcf.networks.autoencoders import IdentityAutoencoder
 
     constraints = Constraints(
         feature=torch.tensor([0, 1]), names=["x0", "x1"], direction=torch.tensor([1.0, 0.0]),
@@ -193,7 +195,7 @@ def test_every_search_keeps_the_domain_immutables_and_monotone_directions():
     for name, options in (("ppcef", PPCEF), ("wachter", WACHTER), ("place", place)):
         models = replace(fixed_models(), constraints=constraints)
         if name == "place":
-            models.autoencoder = IdentityAutoencoder((2,))
+            models.latent = IdentityAutoencoder((2,))
         cfs = METHODS.build(name, models, **options).explain(x, y, targets_for(y, "next", 2))
         assert (models.classifier(cfs.x_cf).argmax(dim=1) == 1).all(), name
         assert torch.equal(cfs.x_cf[:, 1], x[:, 1]) and (cfs.x_cf[:, 0] >= x[:, 0]).all(), name
@@ -214,9 +216,9 @@ def test_unfinished_valid_returns_an_accepted_candidate():
 def test_clarity_flips_the_classifier_and_charges_its_ensemble_to_the_time():
     from dataclasses import replace
 
-    from flowcf.models.autoencoders import IdentityAutoencoder
+    from flowcf.networks.autoencoders import IdentityAutoencoder
 
-    models = replace(fixed_models(), autoencoder=IdentityAutoencoder((2,)))
+    models = replace(fixed_models(), latent=IdentityAutoencoder((2,)))
     x = torch.tensor([[-1.0, 0.5], [0.0, -1.0]])
     y = torch.zeros(2, dtype=torch.long)
     losses = {
@@ -234,8 +236,8 @@ def test_clarity_flips_the_classifier_and_charges_its_ensemble_to_the_time():
 
 
 def test_whatever_a_method_returns_is_moved_into_the_domain():
+    from flowcf.counterfactuals import Counterfactuals
     from flowcf.data.constraints import Constraints
-    from flowcf.methods import Counterfactuals
 
     box = Constraints.box(["a", "b"], torch.tensor([0.0, -1.0]), torch.tensor([1.0, 1.0]),
                           torch.zeros(2), torch.ones(2))  # fmt: skip

@@ -6,11 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from flowcf.methods import Counterfactuals
-from flowcf.metrics import EvaluationContext, compute_metrics
+from flowcf.counterfactuals import Counterfactuals
+from flowcf.metrics import compute_metrics
+from flowcf.setting import Setting
 
 
-def context() -> EvaluationContext:
+def context() -> Setting:
     classifier = nn.Linear(1, 2)  # class 1 iff x > 0
     with torch.no_grad():
         classifier.weight.copy_(torch.tensor([[-1.0], [1.0]]))
@@ -25,7 +26,7 @@ def context() -> EvaluationContext:
         seconds=2.0,
         fit_seconds=1.0,
     )
-    return EvaluationContext(cfs, classifier, None, torch.zeros(1, 1), torch.zeros(1).long(), 2)
+    return Setting(classifier, None, torch.zeros(1, 1), torch.zeros(1).long(), 2, cfs=cfs)
 
 
 def test_validity_coverage_and_distances():
@@ -120,8 +121,8 @@ def test_actionability_counts_only_counterfactuals_that_break_no_constraint():
         always_one.bias.copy_(torch.tensor([0.0, 1.0]))
     cfs = Counterfactuals(x, x_cf, torch.zeros(7).long(), torch.ones(7).long(),
                           torch.ones(7, dtype=torch.bool), torch.ones(7).long(), 1.0)  # fmt: skip
-    ctx = EvaluationContext(cfs, always_one, None, x, torch.zeros(7).long(), 2,
-                            constraints=encoder.constraints())  # fmt: skip
+    ctx = Setting(always_one, None, x, torch.zeros(7).long(), 2, cfs=cfs,
+                  constraints=encoder.constraints())  # fmt: skip
     per_factual = METRICS.get("actionability").compute(ctx)
     assert per_factual.tolist() == [True, False, False, False, False, False, True]
     assert compute_metrics(["actionability"], ctx)["actionability"] == pytest.approx(2 / 7)

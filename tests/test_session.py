@@ -17,11 +17,12 @@ def test_dropped_sessions_are_collected_with_their_data_and_models(tmp_path):
     alive = []
     for run in range(3):  # the first trains, the others load from the store
         session = Session(cfg, tmp_path / f"run{run}")
-        cfs = session.counterfactuals("ppcef")  # data, classifier, flow, factuals, models
+        cfs = session.counterfactuals("ppcef")  # data, classifier, flow, factuals, setting
         assert session.counterfactuals("ppcef") is cfs  # still cached for the session's life
         assert session.factuals("next") is session.factuals("next")
-        parts = (session, session.data, session.classifier, session.flow, session.models(None))
-        alive += [weakref.ref(part) for part in (*parts, session.split("train")[0], cfs)]
+        parts = (session, session.data, session.parts.classifier, session.parts.flow,
+                 session.setting(None))  # fmt: skip
+        alive += [weakref.ref(part) for part in (*parts, session.parts.split("train")[0], cfs)]
         del session, cfs, parts
     gc.collect()
     assert [ref() for ref in alive] == [None] * len(alive)

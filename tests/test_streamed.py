@@ -8,10 +8,11 @@ import pytest
 import torch
 from torch import nn
 
+from flowcf.counterfactuals import Counterfactuals
 from flowcf.data.streamed import StreamedImages, write_images
 from flowcf.density import class_quantiles
-from flowcf.methods.base import Counterfactuals
-from flowcf.metrics import EvaluationContext, compute_metrics
+from flowcf.metrics import compute_metrics
+from flowcf.setting import Setting
 
 
 @pytest.fixture
@@ -77,8 +78,8 @@ def scores(x: torch.Tensor, x_data, names: list[str], **options) -> dict[str, fl
                           y_target=torch.ones(4).long(), found=torch.ones(4).bool(),
                           steps=torch.ones(4).long(), seconds=1.0)  # fmt: skip
     y = torch.tensor([1, 0, 1, 1, 0, 1, 1, 0, 1, 0, 1])
-    context = EvaluationContext(cfs, classifier, None, x_data, y, 2, options, x_real=x_data,
-                                y_real=y)  # fmt: skip
+    context = Setting(classifier, None, x_data, y, 2, cfs=cfs, options=options, x_real=x_data,
+                      y_real=y)  # fmt: skip
     return compute_metrics(names, context)
 
 

@@ -87,7 +87,7 @@ def test_an_optuna_search_of_four_trials_goes_on_past_failed_ones_and_names_its_
     # others return the validity-weighted log density, scored though metrics.names omits it
     process = flowcf("run", "-m", "hparams_search=ppcef_moons", "hydra.sweeper.n_trials=4",
                      "method.target=choice(next,7)", "metrics.names=[validity]",
-                     "objective=validity_weighted_log_density", *SMALL,
+                     "optimized_metric=validity_weighted_log_density", *SMALL,
                      "hydra.sweep.dir=sweep")  # fmt: skip
     failed = list((tmp_path / "sweep").rglob("failed.txt"))
     assert 1 <= len(failed) < 4

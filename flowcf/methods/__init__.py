@@ -1,8 +1,8 @@
 """Counterfactual methods, by registry name."""
 
-from flowcf.methods.base import METHODS, CounterfactualMethod, Counterfactuals, targets_for
+from flowcf.methods.base import METHODS, CounterfactualMethod
 from flowcf.registry import import_modules
 
 import_modules(__name__)
 
-__all__ = ["METHODS", "CounterfactualMethod", "Counterfactuals", "targets_for"]
+__all__ = ["METHODS", "CounterfactualMethod"]

@@ -6,114 +6,25 @@ it is finished it stops changing, and the loop ends when all are finished or at 
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Annotated, Any
+from typing import Annotated
 
 import torch
 from torch import Tensor
 from tqdm.auto import tqdm
 
-from flowcf.data.constraints import Constraints
-from flowcf.errors import UserError
-from flowcf.losses import Candidate, Models, Terms, build_terms
-from flowcf.models.autoencoders import input_space
+from flowcf.counterfactuals import Counterfactuals
+from flowcf.losses import Candidate, Terms, build_terms
+from flowcf.networks.autoencoders import input_space
 from flowcf.registry import Registry
 from flowcf.rules import Count, Natural, Positive, one_of
+from flowcf.setting import Setting
 
-__all__ = [
-    "METHODS",
-    "TARGETS",
-    "CounterfactualMethod",
-    "Counterfactuals",
-    "GradientSearch",
-    "Search",
-    "targets_for",
-]
+__all__ = ["METHODS", "CounterfactualMethod", "GradientSearch", "Search"]
 
 METHODS = Registry("method")
 
 UNFINISHED = ("last", "valid", "none")
 """Values of ``unfinished``: what a factual without a finished candidate returns."""
-
-
-@dataclass
-class Counterfactuals:
-    """The result of explaining a batch of B factuals.
-
-    Attributes:
-        x: Factuals, (B, ...).
-        x_cf: Counterfactuals, (B, ...); rows of NaN where none was found.
-        y: Classes the classifier assigns to the factuals, (B,).
-        y_target: Target classes, (B,).
-        found: Whether the method returned a counterfactual, (B,).
-        steps: Optimisation steps each factual took, (B,).
-        seconds: Wall-clock time of the search over the whole batch.
-        fit_seconds: Wall-clock time the method spent fitting models of its own before the
-            search (CLARITY's ensemble, DiCoFlex's flow), counted even when a stored one was
-            loaded; shared models (classifier, autoencoders, the flow p_F) are not counted.
-        alternatives: Several counterfactuals per factual, best first, (B, S, ...), rows of NaN
-            where there are fewer; ``None`` for methods that give one (``x_cf``).
-    """
-
-    x: Tensor
-    x_cf: Tensor
-    y: Tensor
-    y_target: Tensor
-    found: Tensor
-    steps: Tensor
-    seconds: float
-    fit_seconds: float = 0.0
-    alternatives: Tensor | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain CPU tensors and floats, for ``torch.save``."""
-        return {k: v.cpu() if isinstance(v, Tensor) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_dict(cls, payload: dict[str, Any]) -> "Counterfactuals":
-        return cls(**{f.name: payload[f.name] for f in fields(cls) if f.name in payload})
-
-    def within(self, constraints: Constraints | None) -> "Counterfactuals":
-        """The counterfactuals moved onto the data's domain by ``constraints.finalize``
-        (:class:`~flowcf.data.constraints.Constraints`; unchanged if they are in it, rows of
-        NaN stay), so that whatever a method returns, nothing leaves the domain."""
-        if constraints is None:
-            return self
-        constraints = constraints.to(self.x.device)
-
-        def onto(x: Tensor, x_cf: Tensor) -> Tensor:
-            finite = x_cf.isfinite().all(dim=-1, keepdim=True)
-            return torch.where(finite, constraints.finalize(x, x_cf.nan_to_num()), x_cf)
-
-        alternatives = self.alternatives
-        if alternatives is not None:
-            alternatives = onto(self.x[:, None], alternatives)
-        return replace(self, x_cf=onto(self.x, self.x_cf), alternatives=alternatives)
-
-    @property
-    def ranked(self) -> Tensor:
-        """Every counterfactual, best first, (B, S, ...): the alternatives, or ``x_cf``."""
-        return self.x_cf[:, None] if self.alternatives is None else self.alternatives
-
-
-#: Target rules by name, ``(y, C) -> y'``: ``next`` = (y + 1) mod C; ``flip`` = |1 − y|, the
-#: PPCEF authors' code (0 ↔ 1 for two classes; with more, class k ≥ 1 goes to k − 1).
-TARGETS = {
-    "next": lambda y, num_classes: (y + 1) % num_classes,
-    "flip": lambda y, num_classes: (1 - y).abs(),
-}
-
-
-def targets_for(y: Tensor, target: str | int, num_classes: int) -> Tensor:
-    """Target classes: by a rule of :data:`TARGETS`, or one class index for every factual."""
-    if target in TARGETS:
-        return TARGETS[target](y, num_classes)
-    if not isinstance(target, int) or not 0 <= target < num_classes:
-        raise UserError(
-            f"method.target must be one of {', '.join(TARGETS)} or a class in "
-            f"0..{num_classes - 1}, got {target!r}"
-        )
-    return torch.full_like(y, target)
 
 
 class CounterfactualMethod:
@@ -208,9 +119,9 @@ class Search:
 class GradientSearch(CounterfactualMethod):
     """Adam on a weighted sum of registered loss terms (:mod:`flowcf.losses`), batched.
 
-    With an autoencoder in ``models`` the search runs in its latent space, starting from the
-    factual's code ``E(x)`` and scoring the decoded candidate ``G(z')``; without one it runs in
-    the input space, starting from the factual itself.
+    With a ``latent`` autoencoder in ``setting`` the search runs in its latent space, starting
+    from the factual's code ``E(x)`` and scoring the decoded candidate ``G(z')``; without one it
+    runs in the input space, starting from the factual itself.
 
     With the data's :class:`~flowcf.data.constraints.Constraints` (tabular data), the losses
     score, and the search returns, each candidate as the user would see it: inside the features'
@@ -226,7 +137,7 @@ class GradientSearch(CounterfactualMethod):
     it keeps a counterfactual only if it had found one before.
 
     Arguments:
-        models: Classifier, flow, autoencoder and training data.
+        setting: Classifier, flow, ``latent`` autoencoder and training data.
         losses: The ``losses`` config: key → ``{name, weight, **params}``.
         lr: Adam's learning rate.
         max_steps: Step budget.
@@ -240,7 +151,7 @@ class GradientSearch(CounterfactualMethod):
 
     def __init__(
         self,
-        models: Models,
+        setting: Setting,
         *,
         losses: Terms,
         lr: Positive,
@@ -249,25 +160,25 @@ class GradientSearch(CounterfactualMethod):
         unfinished: Annotated[str, one_of(*UNFINISHED)] = "last",
         progress: bool = True,
     ):
-        self.models = models
+        self.setting = setting
         start = time.perf_counter()
-        self.terms, self.weights = build_terms(models, losses)  # CLARITY's ensemble trains here
+        self.terms, self.weights = build_terms(setting, losses)  # CLARITY's ensemble trains here
         self.fit_seconds = time.perf_counter() - start
         self.lr, self.max_steps, self.patience = lr, max_steps, patience
         self.unfinished, self.progress = unfinished, progress
         #: Whether the variable searched over is the input (no autoencoder, or the identity).
-        self.on_inputs = input_space(models.autoencoder) is None
-        self.constraints = models.constraints
-        self.bounds = models.bounds if self.on_inputs else None
+        self.on_inputs = input_space(setting.latent) is None
+        self.constraints = setting.constraints
+        self.bounds = setting.bounds if self.on_inputs else None
 
     def initial(self, x: Tensor) -> Tensor:
         """The starting point of the search: the factual or its latent code."""
-        autoencoder = self.models.autoencoder
+        autoencoder = self.setting.latent
         return x if autoencoder is None else autoencoder.encode(x)
 
     def decode(self, variable: Tensor) -> Tensor:
         """Maps the variable searched over to a candidate in the input space."""
-        autoencoder = self.models.autoencoder
+        autoencoder = self.setting.latent
         return variable if autoencoder is None else autoencoder.decode(variable)
 
     def schedule(self, step: int, weights: dict[str, Tensor]) -> None:
@@ -348,7 +259,7 @@ class GradientSearch(CounterfactualMethod):
     ) -> Tensor:
         """Keeps each factual's best candidates so far; returns which factuals stop, (A,)."""
         x_cf, bad = c.x_cf.detach(), ~torch.isfinite(loss)
-        valid = (self.models.classifier(x_cf).argmax(dim=1) == c.y_target) & ~bad
+        valid = (self.setting.classifier(x_cf).argmax(dim=1) == c.y_target) & ~bad
         accepted = valid & (loss < search.fallback_loss)
         search.fallback[accepted], search.fallback_loss[accepted] = x_cf[accepted], loss[accepted]
         better = valid & self._hinges_met(values) & (loss < search.best)

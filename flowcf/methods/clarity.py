@@ -22,10 +22,11 @@ from torch import Tensor, nn
 from torch.nn.functional import cross_entropy
 
 from flowcf.errors import UserError
-from flowcf.losses import LOSSES, Candidate, LossTerm, Models
+from flowcf.losses import LOSSES, Candidate, LossTerm
 from flowcf.methods.base import METHODS, GradientSearch
-from flowcf.models.classifiers import CLASSIFIERS
+from flowcf.networks.classifiers import CLASSIFIERS
 from flowcf.rules import Count, Natural, Positive
+from flowcf.setting import Setting
 from flowcf.training import fit
 
 __all__ = ["CLARITY", "LatentEnsemble"]
@@ -41,7 +42,7 @@ class LatentEnsemble(LossTerm):
     explained classifier on the decoded codes, each from its own initialisation and batches.
 
     Arguments:
-        models: Needs the autoencoder whose latent space is searched.
+        setting: Needs the autoencoder whose latent space is searched.
         members: Ensemble size.
         hidden: Each member's MLP width.
         depth: Each member's number of hidden layers.
@@ -52,7 +53,7 @@ class LatentEnsemble(LossTerm):
 
     def __init__(
         self,
-        models: Models,
+        setting: Setting,
         members: Count = 5,
         hidden: Count = 128,
         depth: Natural = 2,
@@ -60,15 +61,12 @@ class LatentEnsemble(LossTerm):
         batch_size: Count = 256,
         lr: Positive = 1e-3,
     ):
-        if models.autoencoder is None:
+        if setting.latent is None:
             raise UserError("ensemble_ce searches a latent space: set method.latent=vae")
         with torch.no_grad():
-            codes = torch.cat([models.autoencoder.encode(x) for x in models.x_train.split(512)])
+            codes = torch.cat([setting.latent.encode(x) for x in setting.x_train.split(512)])
             labels = torch.cat(
-                [
-                    models.classifier(models.autoencoder.decode(z)).argmax(1)
-                    for z in codes.split(512)
-                ]
+                [setting.classifier(setting.latent.decode(z)).argmax(1) for z in codes.split(512)]
             )
         held_out = torch.randperm(len(codes), device=codes.device)[: max(len(codes) // 10, 1)]
         train = torch.ones(len(codes), dtype=torch.bool, device=codes.device)
@@ -76,7 +74,7 @@ class LatentEnsemble(LossTerm):
         self.members = nn.ModuleList()
         for member in range(members):
             model = CLASSIFIERS.build(
-                "mlp", tuple(codes.shape[1:]), models.num_classes, hidden=hidden, depth=depth
+                "mlp", tuple(codes.shape[1:]), setting.num_classes, hidden=hidden, depth=depth
             ).to(codes.device)
             summary = fit(
                 model,

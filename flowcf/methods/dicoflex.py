@@ -32,12 +32,13 @@ import torch
 from torch import Tensor
 from torch.nn.functional import one_hot
 
+from flowcf.counterfactuals import Counterfactuals
 from flowcf.errors import UserError
 from flowcf.flows import FLOWS
-from flowcf.losses import Models
-from flowcf.methods.base import METHODS, CounterfactualMethod, Counterfactuals
-from flowcf.models.classifiers import predict_proba
+from flowcf.methods.base import METHODS, CounterfactualMethod
+from flowcf.networks.classifiers import predict_proba
 from flowcf.rules import Count, Fraction, Node, Positive, each, one_of, rule_of
+from flowcf.setting import Setting
 from flowcf.training import check_train, fit
 
 __all__ = ["SELECT", "DiCoFlex", "weighted_distance"]
@@ -64,11 +65,11 @@ def weighted_distance(x: Tensor, x_cf: Tensor, mask: Tensor, p: Tensor, alpha: f
 
 @METHODS.register("dicoflex")
 class DiCoFlex(CounterfactualMethod):
-    """Trains the conditional flow on construction (or loads it through ``models.cache``:
+    """Trains the conditional flow on construction (or loads it through ``setting.cache``:
     the mask, p and sampling settings are not part of its key); :meth:`explain` samples from it.
 
     Arguments:
-        models: Classifier, training data and the data's constraints.
+        setting: Classifier, training data and the data's constraints.
         flow: The flow config: ``name`` in :data:`~flowcf.flows.FLOWS` and its options.
         train: Training settings of :func:`~flowcf.training.fit`.
         neighbours: :math:`K`, target-class neighbours per (point, mask, p).
@@ -86,7 +87,7 @@ class DiCoFlex(CounterfactualMethod):
 
     def __init__(
         self,
-        models: Models,
+        setting: Setting,
         *,
         flow: Annotated[dict, Node(lambda key, node: FLOWS.check_node(key, node, skip=2))],
         train: Annotated[dict, Node(check_train)],
@@ -102,15 +103,15 @@ class DiCoFlex(CounterfactualMethod):
         select: Annotated[str, one_of(*SELECT)] = "closest",
         progress: bool = True,
     ):
-        self.models, self.alpha, self.progress = models, alpha, progress
-        self.dim = models.x_train.shape[1]
+        self.setting, self.alpha, self.progress = setting, alpha, progress
+        self.dim = setting.x_train.shape[1]
         self.columns = self._columns()
         self.mask, self.p = self._inference_mask(mask), p
         self.num_samples, self.temperature, self.select = num_samples, temperature, select
         options = {k: v for k, v in flow.items() if k != "name"}
-        context = 2 * self.dim + 1 + models.num_classes
+        context = 2 * self.dim + 1 + setting.num_classes
         self.flow = FLOWS.build(flow["name"], self.dim, context, **options)
-        self.flow.to(models.x_train.device)
+        self.flow.to(setting.x_train.device)
 
         def create():
             start = time.perf_counter()
@@ -121,7 +122,7 @@ class DiCoFlex(CounterfactualMethod):
 
         settings = dict(flow=flow, train=train, neighbours=neighbours, alpha=alpha,
                         p_values=list(p_values), mask_rate=mask_rate, draws=draws)  # fmt: skip
-        fetch = models.cache or (lambda name, spec, build: build()[0])
+        fetch = setting.cache or (lambda name, spec, build: build()[0])
         payload = fetch("dicoflex", settings, create)
         self.flow.load_state_dict(payload["state_dict"])
         self.flow.eval().requires_grad_(False)
@@ -129,13 +130,13 @@ class DiCoFlex(CounterfactualMethod):
 
     def _columns(self) -> Tensor:
         """The original feature of each model column (each column its own without constraints)."""
-        constraints = self.models.constraints
+        constraints = self.setting.constraints
         if constraints is None:
-            return torch.arange(self.dim, device=self.models.x_train.device)
+            return torch.arange(self.dim, device=self.setting.x_train.device)
         return constraints.feature
 
     def _inference_mask(self, names: list[str] | None) -> Tensor:
-        constraints = self.models.constraints
+        constraints = self.setting.constraints
         if constraints is None:
             if names:
                 raise UserError("dicoflex: method.mask names features of tabular data only")
@@ -153,7 +154,7 @@ class DiCoFlex(CounterfactualMethod):
 
     def context(self, x: Tensor, mask: Tensor, p: Tensor, y_target: Tensor) -> Tensor:
         """The flow's context ``(x, m, p, one-hot(y'))``, (B, 2D + 1 + C)."""
-        target = one_hot(y_target, self.models.num_classes).to(x)
+        target = one_hot(y_target, self.setting.num_classes).to(x)
         return torch.cat([x, mask.expand_as(x), p[:, None].to(x), target], dim=1)
 
     @torch.no_grad()
@@ -162,10 +163,10 @@ class DiCoFlex(CounterfactualMethod):
     ) -> tuple[Tensor, Tensor]:
         """Training pairs: each (point, target class, mask, p) with its K nearest target-class
         neighbours under :math:`d_{p,m}` (targets by the classifier's predictions)."""
-        x = self.models.x_train
-        predicted = self.models.classifier(x).argmax(dim=1)
+        x = self.setting.x_train
+        predicted = self.setting.classifier(x).argmax(dim=1)
         targets, contexts = [], []
-        for c in range(self.models.num_classes):
+        for c in range(self.setting.num_classes):
             pool, queries = x[predicted == c], x[predicted != c].repeat(draws, 1)
             if len(pool) < k or not len(queries):
                 raise UserError(
@@ -213,9 +214,9 @@ class DiCoFlex(CounterfactualMethod):
         noise = self.temperature * torch.randn(b * s, d, device=x.device, dtype=x.dtype)
         samples = self.flow.inverse(noise, context).view(b, s, d)
         samples = torch.where(self.mask > 0, x[:, None], samples)  # masked features stay
-        if self.models.constraints is not None:
-            samples = self.models.constraints.finalize(x[:, None], samples)
-        proba = predict_proba(self.models.classifier, samples.flatten(0, 1)).view(b, s, -1)
+        if self.setting.constraints is not None:
+            samples = self.setting.constraints.finalize(x[:, None], samples)
+        proba = predict_proba(self.setting.classifier, samples.flatten(0, 1)).view(b, s, -1)
         valid = (proba.argmax(dim=2) == y_target[:, None]) & samples.isfinite().all(dim=2)
         valid &= _first_occurrences(samples)
         distance = weighted_distance(x[:, None], samples, self.mask, p[:, None], self.alpha)

@@ -22,5 +22,5 @@ class PPCEF(GradientSearch):
 
     Examples:
         ``METHODS.build("ppcef", models, losses=cfg.losses, lr=5e-3, max_steps=1000)
-        .explain(x, y, y_target)`` with ``models`` a :class:`~flowcf.losses.Models`.
+        .explain(x, y, y_target)`` with ``models`` a :class:`~flowcf.setting.Setting`.
     """

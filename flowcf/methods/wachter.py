@@ -14,9 +14,10 @@ from typing import Annotated
 from torch import Tensor
 
 from flowcf.errors import UserError
-from flowcf.losses import Models, Terms
+from flowcf.losses import Terms
 from flowcf.methods.base import METHODS, GradientSearch
 from flowcf.rules import Count, Positive, at_least
+from flowcf.setting import Setting
 
 __all__ = ["Wachter"]
 
@@ -27,7 +28,7 @@ class Wachter(GradientSearch):
 
     def __init__(
         self,
-        models: Models,
+        setting: Setting,
         *,
         losses: Terms,
         lr: Positive,
@@ -36,7 +37,7 @@ class Wachter(GradientSearch):
         lambda_every: Count = 100,
         progress: bool = True,
     ):
-        super().__init__(models, losses=losses, lr=lr, max_steps=max_steps, progress=progress)
+        super().__init__(setting, losses=losses, lr=lr, max_steps=max_steps, progress=progress)
         if "decision" not in self.terms:
             raise UserError("wachter needs a 'decision' loss term for λ to weight")
         self.lambda_growth, self.lambda_every = lambda_growth, lambda_every

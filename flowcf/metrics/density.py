@@ -5,43 +5,45 @@ import torch
 
 from flowcf.density import class_log_prob, class_quantiles
 from flowcf.errors import UserError
-from flowcf.metrics.base import EvaluationContext, metric
+from flowcf.metrics.base import metric
+from flowcf.setting import Setting
 
 __all__ = ["log_density", "plausibility", "validity_weighted_log_density"]
 
 
-def _flow(context: EvaluationContext):
-    if context.flow is None:
+def _flow(setting: Setting):
+    if setting.flow is None:
         raise UserError("log_density and plausibility need an evaluation flow")
-    return context.flow
+    return setting.flow
 
 
 @metric("log_density", higher_is_better=True)
 @torch.no_grad()
-def log_density(context: EvaluationContext):
+def log_density(setting: Setting):
     """log p(x' | y') in nats; for images log p_F(E(x') | y') in the deterministic
     autoencoder's latent space, so every method is scored by the same density."""
-    cfs, flow = context.cfs, _flow(context)
-    z = torch.cat([context.encode(x) for x in cfs.x_cf.nan_to_num().split(512)])
-    return class_log_prob(flow, z, cfs.y_target, context.num_classes)
+    cfs, flow = setting.cfs, _flow(setting)
+    z = torch.cat([setting.encode(x) for x in cfs.x_cf.nan_to_num().split(512)])
+    return class_log_prob(flow, z, cfs.y_target, setting.num_classes)
 
 
 @metric("plausibility", higher_is_better=True)
-def plausibility(context: EvaluationContext):
+def plausibility(setting: Setting):
     """Share of counterfactuals with log p(x' | y') ≥ τ_{y'}, τ the ``plausibility_quantile``
     of the training log densities by the ``threshold`` rule (:data:`~flowcf.density.THRESHOLDS`):
     ``per_class`` (default) class y''s own points, ``pooled`` every training point (the PPCEF
     authors')."""
-    q = context.options.get("plausibility_quantile", 0.5)
-    rule = context.options.get("threshold", "per_class")
-    z_train = context.x_train if context.z_train is None else context.z_train
-    tau = class_quantiles(_flow(context), z_train, context.y_train, context.num_classes, q, rule)
-    return log_density(context) >= tau[context.cfs.y_target]
+    q = setting.options.get("plausibility_quantile", 0.5)
+    rule = setting.options.get("threshold", "per_class")
+    tau = class_quantiles(
+        _flow(setting), setting.train_codes, setting.y_train, setting.num_classes, q, rule
+    )
+    return log_density(setting) >= tau[setting.cfs.y_target]
 
 
 @metric("validity_weighted_log_density", higher_is_better=True, over="all")
 @torch.no_grad()
-def validity_weighted_log_density(context: EvaluationContext):
+def validity_weighted_log_density(setting: Setting):
     """Log density with invalid counterfactuals scored at a floor, over every factual:
     max(log p(x' | y'), τ₀_{y'}) for a valid counterfactual, τ₀_{y'} for an invalid or missing
     one, where τ₀_c is the ``log_density_floor_quantile`` (default 0.01) of the training log
@@ -53,8 +55,9 @@ def validity_weighted_log_density(context: EvaluationContext):
     never rises when a counterfactual turns invalid, and never falls when one gains density, so
     a search cannot buy density with validity or the reverse. Units: nats, as ``log_density``.
     """
-    q = context.options.get("log_density_floor_quantile", 0.01)
-    z_train = context.x_train if context.z_train is None else context.z_train
-    floors = class_quantiles(_flow(context), z_train, context.y_train, context.num_classes, q)
-    floor = floors[context.cfs.y_target]
-    return torch.where(context.valid, torch.maximum(log_density(context), floor), floor)
+    q = setting.options.get("log_density_floor_quantile", 0.01)
+    floors = class_quantiles(
+        _flow(setting), setting.train_codes, setting.y_train, setting.num_classes, q
+    )
+    floor = floors[setting.cfs.y_target]
+    return torch.where(setting.valid, torch.maximum(log_density(setting), floor), floor)

@@ -24,7 +24,7 @@ So images in [0, 1] are clamped to [0, 1], repeated to 3 channels if grayscale, 
 299×299 with bilinear interpolation (``align_corners=False``, not quantized to 8 bits) and
 mapped by x ↦ 255x / 128 − 1.
 
-The real images are those of ``EvaluationContext.x_real`` whose label is one of the run's
+The real images are those of ``Setting.x_real`` whose label is one of the run's
 target classes, pooled over the targets: with several targets the reference is their mixture in
 the proportions of the real data, not per-class FIDs. FIDs from small sets are biased upwards;
 compare methods on sets of the same size.
@@ -50,7 +50,8 @@ from torch import Tensor
 from torch.utils.weak import WeakIdKeyDictionary
 
 from flowcf.errors import UserError
-from flowcf.metrics.base import EvaluationContext, metric
+from flowcf.metrics.base import metric
+from flowcf.setting import Setting
 
 __all__ = [
     "feature_frechet_distance",
@@ -174,27 +175,27 @@ def _combine(gap: Tensor, trace1: Tensor, trace2: Tensor, trace_root: Tensor) ->
 
 
 @metric("fid", higher_is_better=False)
-def fid(context: EvaluationContext) -> float:
+def fid(setting: Setting) -> float:
     """FID between the valid counterfactuals and the real images of the target classes."""
-    cfs = context.cfs
-    if context.x_real is None or context.y_real is None:
+    cfs = setting.cfs
+    if setting.x_real is None or setting.y_real is None:
         raise UserError("fid needs real images of the target classes: it applies to image data")
-    path = find_inception(context.options.get("fid_weights"))
-    x_cf = cfs.x_cf[context.valid]
-    real = torch.isin(context.y_real, cfs.y_target.to(context.y_real.device)).nonzero()[:, 0]
+    path = find_inception(setting.options.get("fid_weights"))
+    x_cf = cfs.x_cf[setting.valid]
+    real = torch.isin(setting.y_real, cfs.y_target.to(setting.y_real.device)).nonzero()[:, 0]
     if min(len(x_cf), len(real)) < 2:
         return float("nan")
     network = load_inception(str(path), x_cf.device)
-    size = context.options.get("batch_size", 64)
+    size = setting.options.get("batch_size", 64)
     # The methods of a run share the real set: its features are computed once.
     key = (tuple(cfs.y_target.unique().tolist()), str(path), size)
-    cached = _REAL.get(context.x_real)
-    if cached is None or cached[0] is not context.y_real or cached[1] != key:
+    cached = _REAL.get(setting.x_real)
+    if cached is None or cached[0] is not setting.y_real or cached[1] != key:
         # read in batches: the real images may be streamed from disk (CelebA)
-        batches = [inception_features(context.x_real[i], network, size) for i in real.split(size)]
-        _REAL[context.x_real] = (context.y_real, key, torch.cat(batches))
+        batches = [inception_features(setting.x_real[i], network, size) for i in real.split(size)]
+        _REAL[setting.x_real] = (setting.y_real, key, torch.cat(batches))
     return feature_frechet_distance(
-        inception_features(x_cf, network, size), _REAL[context.x_real][2]
+        inception_features(x_cf, network, size), _REAL[setting.x_real][2]
     )
 
 

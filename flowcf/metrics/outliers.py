@@ -21,17 +21,18 @@ import torch
 from sklearn.ensemble import IsolationForest
 from sklearn.neighbors import LocalOutlierFactor
 
-from flowcf.metrics.base import EvaluationContext, metric
+from flowcf.metrics.base import metric
+from flowcf.setting import Setting
 
 __all__ = ["isolation_forest", "isolation_forest_decision", "lof", "lof_factor"]
 
 
-def _scores(context: EvaluationContext, detector, method: str = "score_samples") -> torch.Tensor:
+def _scores(setting: Setting, detector, method: str = "score_samples") -> torch.Tensor:
     """``detector`` fitted on the training inputs (all read into memory, streamed images too),
     scoring the counterfactuals with its ``method``."""
-    detector.fit(context.x_train[:].flatten(1).cpu().numpy())
-    x_cf = context.cfs.x_cf.nan_to_num().flatten(1).cpu().numpy()
-    return torch.as_tensor(getattr(detector, method)(x_cf), device=context.cfs.x.device)
+    detector.fit(setting.x_train[:].flatten(1).cpu().numpy())
+    x_cf = setting.cfs.x_cf.nan_to_num().flatten(1).cpu().numpy()
+    return torch.as_tensor(getattr(detector, method)(x_cf), device=setting.cfs.x.device)
 
 
 def _lof() -> LocalOutlierFactor:
@@ -39,25 +40,25 @@ def _lof() -> LocalOutlierFactor:
 
 
 @metric("lof", higher_is_better=True)
-def lof(context: EvaluationContext):
+def lof(setting: Setting):
     """Negative local outlier factor (≈ −1 for inliers, lower for outliers)."""
-    return _scores(context, _lof())
+    return _scores(setting, _lof())
 
 
 @metric("lof_factor", higher_is_better=False, over="returned")
-def lof_factor(context: EvaluationContext):
+def lof_factor(setting: Setting):
     """The local outlier factor, the authors' ``-score_samples`` (≈ 1 for inliers)."""
-    return -_scores(context, _lof())
+    return -_scores(setting, _lof())
 
 
 @metric("isolation_forest", higher_is_better=True)
-def isolation_forest(context: EvaluationContext):
+def isolation_forest(setting: Setting):
     """Negative isolation-forest anomaly score (higher: harder to isolate, more normal)."""
-    return _scores(context, IsolationForest(n_estimators=100, random_state=0))
+    return _scores(setting, IsolationForest(n_estimators=100, random_state=0))
 
 
 @metric("isolation_forest_decision", higher_is_better=True, over="returned")
-def isolation_forest_decision(context: EvaluationContext):
+def isolation_forest_decision(setting: Setting):
     """The authors' ``decision_function`` (positive for inliers, negative for outliers)."""
     forest = IsolationForest(n_estimators=100, random_state=42)
-    return _scores(context, forest, "decision_function")
+    return _scores(setting, forest, "decision_function")

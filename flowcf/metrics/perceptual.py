@@ -1,6 +1,6 @@
 r"""LPIPS between factual and counterfactual images (Zhang et al. 2018).
 
-``lpips`` is real LPIPS with a pretrained backbone (:func:`flowcf.models.lpips.find_backbone`);
+``lpips`` is real LPIPS with a pretrained backbone (:func:`flowcf.networks.lpips.find_backbone`);
 ``lpips_rand`` puts LPIPS's linear layers on a random (seeded) AlexNet: reproducible, but not
 LPIPS, and labelled so.
 
@@ -15,8 +15,9 @@ import logging
 import torch
 from torch import Tensor
 
-from flowcf.metrics.base import EvaluationContext, metric
-from flowcf.models.lpips import LPIPSDistance, find_backbone, load_lpips
+from flowcf.metrics.base import metric
+from flowcf.networks.lpips import LPIPSDistance, find_backbone, load_lpips
+from flowcf.setting import Setting
 
 __all__ = ["lpips", "lpips_rand"]
 
@@ -24,10 +25,10 @@ log = logging.getLogger(__name__)
 
 
 @torch.no_grad()
-def _distances(context: EvaluationContext, distance: LPIPSDistance) -> Tensor:
-    cfs, valid = context.cfs, context.valid
+def _distances(setting: Setting, distance: LPIPSDistance) -> Tensor:
+    cfs, valid = setting.cfs, setting.valid
     x, x_cf = cfs.x[valid], cfs.x_cf[valid]
-    size = context.options.get("batch_size", 64)
+    size = setting.options.get("batch_size", 64)
     values = torch.full((len(valid),), float("nan"), device=x.device)
     if len(x):
         values[valid] = torch.cat(
@@ -37,18 +38,18 @@ def _distances(context: EvaluationContext, distance: LPIPSDistance) -> Tensor:
 
 
 @metric("lpips", higher_is_better=False)
-def lpips(context: EvaluationContext):
+def lpips(setting: Setting):
     """LPIPS(x, x') with the pretrained ``lpips_net`` backbone (AlexNet by default)."""
-    net = context.options.get("lpips_net", "alex")
-    path = find_backbone(context.options.get("lpips_backbone"), net)
-    return _distances(context, load_lpips(str(path), context.cfs.x.device, net))
+    net = setting.options.get("lpips_net", "alex")
+    path = find_backbone(setting.options.get("lpips_backbone"), net)
+    return _distances(setting, load_lpips(str(path), setting.cfs.x.device, net))
 
 
 @metric("lpips_rand", higher_is_better=False)
-def lpips_rand(context: EvaluationContext):
+def lpips_rand(setting: Setting):
     """LPIPS's linear layers on a random (seeded) AlexNet: reproducible, but not LPIPS."""
     log.warning(
         "lpips_rand uses a randomly initialised AlexNet backbone: it is not LPIPS and is"
         " labelled lpips_rand"
     )
-    return _distances(context, load_lpips(None, context.cfs.x.device))
+    return _distances(setting, load_lpips(None, setting.cfs.x.device))

@@ -1,7 +1,7 @@
 """Classifiers to explain and, for images, the autoencoders whose latent space is searched."""
 
-from flowcf.models.autoencoders import AUTOENCODERS
-from flowcf.models.classifiers import CLASSIFIERS
+from flowcf.networks.autoencoders import AUTOENCODERS
+from flowcf.networks.classifiers import CLASSIFIERS
 from flowcf.registry import import_modules
 
 import_modules(__name__)
