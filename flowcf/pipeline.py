@@ -11,6 +11,7 @@ import yaml
 from torch import Tensor
 
 from flowcf.batching import batched
+from flowcf.config import plain
 from flowcf.counterfactuals import Counterfactuals
 from flowcf.density import class_log_prob
 from flowcf.errors import UserError

@@ -10,13 +10,15 @@ from sklearn.datasets import make_moons
 from torch import nn
 
 from flowcf.cli import CONFIG_DIR
+from flowcf.config import plain
+from flowcf.counterfactuals import Counterfactuals
 from flowcf.data import DATASETS
 from flowcf.density import class_quantiles
 from flowcf.errors import UserError
-from flowcf.losses import LOSSES, Candidate, Models
-from flowcf.methods import METHODS, Counterfactuals
-from flowcf.metrics import EvaluationContext, compute_metrics
-from flowcf.session import plain
+from flowcf.losses import LOSSES, Candidate
+from flowcf.methods import METHODS
+from flowcf.metrics import compute_metrics
+from flowcf.setting import Setting
 
 
 def data_config(name: str, *overrides: str) -> dict:
@@ -91,14 +93,14 @@ def test_pooled_and_per_class_thresholds():
     pooled = class_quantiles(ClassShifted(), x, y, 2, 0.5, "pooled")
     assert per_class.tolist() == [-1.0, 9.0]  # each class's own median
     assert pooled.tolist() == [3.0, 3.0]  # the median of −4, −1, 0, 6, 9, 10 for both
-    models = Models(nn.Linear(1, 2), ClassShifted(), x, y, 2)
+    models = Setting(nn.Linear(1, 2), ClassShifted(), x, y, 2)
     candidate = Candidate(x[:2], x[:2], x[:2], x[:2], torch.tensor([0, 1]))  # log p: 0, 9
     pooled_hinge = LOSSES.build("nll_hinge", models, threshold="pooled")
     assert pooled_hinge(candidate).tolist() == [3.0, 0.0]
     assert LOSSES.build("nll_hinge", models)(candidate).tolist() == [0.0, 0.0]
 
 
-def evaluation(**options) -> EvaluationContext:
+def evaluation(**options) -> Setting:
     """Four factuals at −1 to class 1 (x > 0): valid at 1 and 2, invalid at −0.5, one missing;
     training points around 0 and 1."""
     classifier = nn.Linear(1, 2)
@@ -115,8 +117,8 @@ def evaluation(**options) -> EvaluationContext:
         seconds=1.0,
     )
     x_train = torch.linspace(-1, 2, 200)[:, None]
-    return EvaluationContext(cfs, classifier, None, x_train, (x_train[:, 0] > 0).long(), 2,
-                             options)  # fmt: skip
+    return Setting(classifier, None, x_train, (x_train[:, 0] > 0).long(), 2, cfs=cfs,
+                   options=options)  # fmt: skip
 
 
 def test_validity_over_returned_counterfactuals():
@@ -154,7 +156,7 @@ def test_dicoflex_selects_the_closest_or_the_most_confident():
         classifier.weight.copy_(torch.tensor([[0.0, 4.0], [0.0, -4.0]]))
         classifier.bias.copy_(torch.tensor([-1.0, 1.0]))
     y_train = classifier(x_train).argmax(dim=1)
-    models = Models(classifier, None, x_train, y_train, 2)
+    models = Setting(classifier, None, x_train, y_train, 2)
     options = dict(flow={"name": "realnvp", "layers": 2, "hidden": 16, "depth": 1},
                    train={"epochs": 2, "batch_size": 256, "lr": 1e-3}, neighbours=4,
                    num_samples=50, progress=False)  # fmt: skip

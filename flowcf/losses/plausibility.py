@@ -38,7 +38,11 @@ class NLLHinge(NLL):
     ):
         super().__init__(setting)
         self.tau = class_quantiles(
-            self.flow, setting.train_codes, setting.y_train, setting.num_classes, quantile,
+            self.flow,
+            setting.train_codes,
+            setting.y_train,
+            setting.num_classes,
+            quantile,
             threshold,
         )
 

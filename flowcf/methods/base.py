@@ -6,6 +6,7 @@ it is finished it stops changing, and the loop ends when all are finished or at 
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 import torch
