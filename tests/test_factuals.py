@@ -36,7 +36,7 @@ def test_pairs_take_up_to_the_limit_of_each_class_in_pair_order():
     [
         ({"pairs": [[0, 3]]}, "data.pairs must be [class, other class] in 0..2"),
         ({"explained": 2, "target": 2}, "no factuals: the classifier assigns no val point"),
-        ({"target": 5}, "method.target must be 'next' or a class in 0..2, got 5"),
+        ({"target": 5}, "method.target must be one of next, flip or a class in 0..2, got 5"),
     ],
 )
 def test_a_selection_without_factuals_is_one_line(options, message):

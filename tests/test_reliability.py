@@ -92,7 +92,7 @@ EARLY_MISTAKES = [
 ]
 #: A user mistake found once the classifier and the flow exist, and the message it gives.
 LATE_MISTAKES = [
-    (["method.target=7"], "method.target must be 'next' or a class in 0..1, got 7"),
+    (["method.target=7"], "method.target must be one of next, flip or a class in 0..1, got 7"),
 ]
 
 
@@ -148,7 +148,7 @@ def test_a_failed_run_leaves_only_its_log_and_failed_txt_and_no_lock(cli, tmp_pa
     assert cli("run", *TINY, "threads=1", "method.target=7", "hydra.run.dir=run") == 2
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == ["failed.txt", "run.log"]
-    assert "method.target must be 'next' or a class in 0..1" in (run / "failed.txt").read_text()
+    assert "method.target must be one of next, flip or a class in 0..1" in (run / "failed.txt").read_text()
     store = tmp_path / "store"
     assert [p for p in store.rglob("*lock*")] == []
     assert len(list(store.glob("*/*/model.pt"))) == 2  # the classifier and the flow stay
