@@ -1,5 +1,8 @@
-"""Shared fixtures: the ``flowcf`` command as a user runs it, with tiny settings."""
+"""Shared fixtures: the ``flowcf`` command as a user runs it (in this process or in its own),
+its composed config, and tiny settings."""
 
+import copy
+import functools
 import os
 import signal
 import subprocess
@@ -8,8 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra import compose as compose_config
+from hydra import initialize_config_dir
+from omegaconf import DictConfig
 
-from flowcf.cli import main
+from flowcf.cli import CONFIG_DIR, main
 
 FLOWCF = str(Path(sys.executable).parent / "flowcf")
 TINY = [
@@ -55,12 +61,12 @@ def flowcf(tmp_path):
     return run
 
 
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    """Runs ``flowcf <args>`` in this process (``flowcf.cli.main``), in ``tmp_path`` with its
-    own store; returns the exit code, 0 when it returns."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FLOWCF_STORE", str(tmp_path / "store"))
+def in_process(directory: Path, monkeypatch: pytest.MonkeyPatch):
+    """``flowcf <args>`` as a function running ``flowcf.cli.main`` in this process, in
+    ``directory`` with its own store (``monkeypatch`` undoes the changes); it returns the exit
+    code, 0 when ``main`` returns."""
+    monkeypatch.chdir(directory)
+    monkeypatch.setenv("FLOWCF_STORE", str(directory / "store"))
     monkeypatch.delenv("HYDRA_FULL_ERROR", raising=False)
     monkeypatch.setattr(sys, "argv", list(sys.argv))  # main hands Hydra its arguments there
     handler = signal.getsignal(signal.SIGTERM)
@@ -73,5 +79,29 @@ def cli(tmp_path, monkeypatch):
         finally:
             signal.signal(signal.SIGTERM, handler)
         return 0
+
+    return run
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """Runs ``flowcf <args>`` in this process (``flowcf.cli.main``), in ``tmp_path`` with its
+    own store; returns the exit code, 0 when it returns."""
+    return in_process(tmp_path, monkeypatch)
+
+
+@pytest.fixture(scope="session")
+def compose():
+    """Composes ``conf/`` with Hydra's compose API: ``compose(*overrides)`` is (a copy of) the
+    config a run with those overrides reads, with the ``hydra`` node when ``hydra=True``; each
+    worker composes each list of overrides once."""
+
+    @functools.cache
+    def composed(overrides: tuple[str, ...], hydra: bool) -> DictConfig:
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            return compose_config("config", list(overrides), return_hydra_config=hydra)
+
+    def run(*overrides: str, hydra: bool = False) -> DictConfig:
+        return copy.deepcopy(composed(overrides, hydra))
 
     return run

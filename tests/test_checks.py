@@ -5,10 +5,9 @@ import gc
 import time
 
 import pytest
-from hydra import compose, initialize_config_dir
 
 from flowcf.checks import DATA, check_config
-from flowcf.cli import CONFIG_DIR, main, sweep_runs
+from flowcf.cli import config_choices, main, sweep_runs
 from flowcf.data import DATASETS
 from flowcf.errors import UserError
 
@@ -98,10 +97,9 @@ MISTAKES = [
 
 
 @pytest.fixture(scope="module", autouse=True)
-def hydra_loaded():
+def hydra_loaded(compose):
     """Hydra's plugins found and the registries imported once, as for a user's command."""
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        check_config(compose("config"))
+    check_config(compose())
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -172,27 +170,23 @@ def test_every_dataset_has_rules_for_its_keys():
     assert sorted(DATA) == sorted(DATASETS)
 
 
-def test_every_shipped_config_passes():
+def test_every_shipped_config_passes(compose):
     """Every choice of every group, and the presets, as they are in ``conf/``."""
-    from flowcf.cli import config_choices
-
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        for group, names in config_choices().items():
-            for name in names:
-                overrides = [f"{group}={name}"]
-                if (group, name) == ("data", "csv"):
-                    overrides += ["data.path=t.csv", "data.schema=t.yaml"]
-                check_config(compose("config", overrides=overrides))
-        with pytest.raises(UserError, match=r"data\.path is required"):
-            check_config(compose("config", overrides=["data=csv"]))
+    for group, names in config_choices().items():
+        for name in names:
+            overrides = [f"{group}={name}"]
+            if (group, name) == ("data", "csv"):
+                overrides += ["data.path=t.csv", "data.schema=t.yaml"]
+            check_config(compose(*overrides))
+    with pytest.raises(UserError, match=r"data\.path is required"):
+        check_config(compose("data=csv"))
 
 
-def test_a_config_file_with_the_old_objective_key_names_the_new_one():
+def test_a_config_file_with_the_old_objective_key_names_the_new_one(compose):
     """``objective`` set by a preset of the user's own (not on the command line)."""
     from omegaconf import open_dict
 
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config")
+    cfg = compose()
     with open_dict(cfg):
         cfg.objective = "validity"
     with pytest.raises(UserError, match=r"^objective is now optimized_metric: set optimized_"):

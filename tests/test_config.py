@@ -1,10 +1,9 @@
 """Every config in ``conf/`` composes and resolves, and names a registered part."""
 
 import pytest
-from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from flowcf.cli import CONFIG_DIR, config_choices
+from flowcf.cli import config_choices
 from flowcf.data import DATASETS
 from flowcf.flows import FLOWS
 from flowcf.methods import METHODS
@@ -27,10 +26,8 @@ def registered_name(group: str, choice: str) -> str:
 
 
 @pytest.mark.parametrize(("group", "choice"), CHOICES)
-def test_config_composes(group, choice):
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=[f"{group}={choice}"])
-    resolved = OmegaConf.to_container(cfg, resolve=True)
+def test_config_composes(compose, group, choice):
+    resolved = OmegaConf.to_container(compose(f"{group}={choice}"), resolve=True)
     for method in resolved.get("methods", {}).values():
         assert method["name"] in METHODS
     if group in REGISTRIES:  # a variant in a subfolder (data=ppcef/moons) names its part

@@ -9,26 +9,31 @@ import time
 import pandas as pd
 import pytest
 import torch
-from conftest import FLOWCF, TINY
+from conftest import FLOWCF, TINY, in_process
 from test_tabular_pipeline import write_csv
 
 from flowcf.flows import FLOWS
 
+#: TINY on one thread, for runs in this process (pytest-xdist runs tests in parallel).
+SMALL = [*TINY, "threads=1"]
 
-def test_the_same_config_and_seed_give_identical_results(flowcf, tmp_path):
-    for run in ("a", "b"):  # separate stores: the second run trains everything again
-        flowcf("run", *TINY, f"hydra.run.dir={run}", f"paths.store={tmp_path / run / 'store'}")
+
+def test_the_same_config_and_seed_give_identical_results(flowcf, cli, tmp_path):
+    """In a fresh process and in this one, which has already run other stages (separate
+    stores: the second run trains everything again)."""
+    flowcf("run", *TINY, "hydra.run.dir=a", f"paths.store={tmp_path / 'a' / 'store'}")
+    assert cli("run", *SMALL, "hydra.run.dir=b", f"paths.store={tmp_path / 'b' / 'store'}") == 0
     metrics = [pd.read_csv(tmp_path / run / "metrics.csv").drop(columns="time") for run in "ab"]
     pd.testing.assert_frame_equal(*metrics)
     counterfactuals = [pd.read_csv(tmp_path / run / "counterfactuals.csv") for run in "ab"]
     pd.testing.assert_frame_equal(*counterfactuals)
-    flowcf("run", *TINY, "seed=1", "hydra.run.dir=c")
+    assert cli("run", *SMALL, "seed=1", "hydra.run.dir=c") == 0
     assert not pd.read_csv(tmp_path / "c" / "counterfactuals.csv").equals(counterfactuals[0])
 
 
 def test_two_processes_training_one_artifact_build_it_once(tmp_path):
     env = {**os.environ, "FLOWCF_STORE": str(tmp_path / "store")}
-    args = [FLOWCF, "train", *TINY, "model.train.epochs=30"]
+    args = [FLOWCF, "train", *SMALL, "model.train.epochs=30"]
     processes = [
         subprocess.Popen(
             [*args, f"hydra.run.dir={run}"],
@@ -50,10 +55,10 @@ def test_two_processes_training_one_artifact_build_it_once(tmp_path):
         assert len(artifacts) == 1 and (artifacts[0] / "model.pt").is_file()
 
 
-def test_sigterm_mid_training_then_resume_ends_as_an_uninterrupted_training(flowcf, tmp_path):
+def test_sigterm_mid_training_then_resume_ends_as_an_uninterrupted_training(cli, tmp_path, capsys):
     """SIGTERM leaves the last complete checkpoint and no half-written file; the same command
     resumes from it and ends with exactly the flow an uninterrupted training gives."""
-    args = ["train", *TINY, "model.train.epochs=300", "model.train.patience=null",
+    args = ["train", *SMALL, "model.train.epochs=300", "model.train.patience=null",
             "checkpoint_every=0"]  # fmt: skip
     env = {**os.environ, "FLOWCF_STORE": str(tmp_path / "store")}
     process = subprocess.Popen(
@@ -72,12 +77,12 @@ def test_sigterm_mid_training_then_resume_ends_as_an_uninterrupted_training(flow
     (artifact,) = [p for p in flows.iterdir() if p.is_dir()]
     assert sorted(p.name for p in artifact.iterdir()) == ["checkpoint.pt"]
 
-    resumed = flowcf(*args, "hydra.run.dir=b")
-    assert "resuming from the checkpoint of epoch" in resumed.stderr
+    assert cli(*args, "hydra.run.dir=b") == 0
+    assert "resuming from the checkpoint of epoch" in capsys.readouterr().err
     assert sorted(p.name for p in artifact.iterdir()) == [
         "config.yaml", "model.pt", "train_metrics.json"
     ]  # fmt: skip
-    flowcf(*args, "hydra.run.dir=c", f"paths.store={tmp_path / 'fresh'}")
+    assert cli(*args, "hydra.run.dir=c", f"paths.store={tmp_path / 'fresh'}") == 0
     (fresh,) = [p for p in (tmp_path / "fresh" / "flow").iterdir() if p.is_dir()]
     states = [torch.load(p / "model.pt")["state_dict"] for p in (artifact, fresh)]
     for key, value in states[0].items():
@@ -100,55 +105,61 @@ LATE_MISTAKES = [
 def trained_store(tmp_path_factory) -> str:
     """A store with TINY's classifier and flow, shared by the tests of late mistakes."""
     root = tmp_path_factory.mktemp("trained")
-    env = {**os.environ, "FLOWCF_STORE": str(root / "store")}
-    subprocess.run([FLOWCF, "train", *TINY], cwd=root, env=env, check=True, capture_output=True)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        assert in_process(root, monkeypatch)("train", *SMALL) == 0
     return str(root / "store")
 
 
-def assert_one_line_error(process: subprocess.CompletedProcess, message: str) -> None:
-    assert process.returncode == 2, process.stderr
-    errors = [line for line in process.stderr.splitlines() if "error" in line.lower()]
-    assert len(errors) == 1 and message in errors[0], process.stderr
-    assert "Traceback" not in process.stderr
+def assert_one_line_error(code: int, capsys, message: str) -> None:
+    """The command exited with code 2 and its stderr has one line about an error: ``message``."""
+    err = capsys.readouterr().err
+    assert code == 2, err
+    errors = [line for line in err.splitlines() if "error" in line.lower()]
+    assert len(errors) == 1 and message in errors[0], err
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(("args", "message"), EARLY_MISTAKES)
-def test_early_mistakes_are_one_line(flowcf, tmp_path, args, message):
+def test_early_mistakes_are_one_line(cli, tmp_path, capsys, args, message):
     if args == ["EMPTY_CSV"]:
         args = write_csv(tmp_path, rows=0)
-    assert_one_line_error(flowcf("train", *args, check=False), message)
+    assert_one_line_error(cli("train", *args, "threads=1"), capsys, message)
 
 
 @pytest.mark.parametrize(("args", "message"), LATE_MISTAKES)
-def test_late_mistakes_are_one_line(flowcf, trained_store, args, message):
-    process = flowcf("explain", *TINY, *args, f"paths.store={trained_store}", check=False)
-    assert_one_line_error(process, message)
+def test_late_mistakes_are_one_line(cli, trained_store, capsys, args, message):
+    code = cli("explain", *SMALL, *args, f"paths.store={trained_store}")
+    assert_one_line_error(code, capsys, message)
 
 
-def test_damaged_artifacts_are_one_line_errors(flowcf, tmp_path):
+def test_damaged_artifacts_are_one_line_errors(cli, tmp_path, capsys):
     """A truncated model, a model of another dimension and a truncated training checkpoint."""
-    flowcf("train", *TINY)
+    assert cli("train", *SMALL) == 0
     (flow,) = [p for p in (tmp_path / "store" / "flow").iterdir() if p.is_dir()]
     model = flow / "model.pt"
     original = model.read_bytes()
     model.write_bytes(original[: len(original) // 2])
-    assert_one_line_error(flowcf("train", *TINY, check=False), "delete that directory")
+    capsys.readouterr()
+    assert_one_line_error(cli("train", *SMALL), capsys, "delete that directory")
     torch.save({"state_dict": FLOWS.build("realnvp", 3, 2, layers=2).state_dict()}, model)
-    assert_one_line_error(flowcf("train", *TINY, check=False), "delete it to retrain")
+    assert_one_line_error(cli("train", *SMALL), capsys, "delete it to retrain")
     model.unlink()
     (flow / "checkpoint.pt").write_bytes(original[:100])
-    assert_one_line_error(flowcf("train", *TINY, check=False), "or pass resume=false")
-    flowcf("train", *TINY, "resume=false")
+    assert_one_line_error(cli("train", *SMALL), capsys, "or pass resume=false")
+    assert cli("train", *SMALL, "resume=false") == 0
     assert model.is_file() and not (flow / "checkpoint.pt").exists()
 
 
 def test_a_failed_run_leaves_only_its_log_and_failed_txt_and_no_lock(cli, tmp_path):
     # method.target=7 fails once the data (two classes) and the models are there: after the run
     # wrote config.yaml and train.json
-    assert cli("run", *TINY, "threads=1", "method.target=7", "hydra.run.dir=run") == 2
+    assert cli("run", *SMALL, "method.target=7", "hydra.run.dir=run") == 2
     run = tmp_path / "run"
     assert sorted(p.name for p in run.iterdir()) == ["failed.txt", "run.log"]
-    assert "method.target must be one of next, flip or a class in 0..1" in (run / "failed.txt").read_text()
+    assert (
+        "method.target must be one of next, flip or a class in 0..1"
+        in (run / "failed.txt").read_text()
+    )
     store = tmp_path / "store"
     assert [p for p in store.rglob("*lock*")] == []
     assert len(list(store.glob("*/*/model.pt"))) == 2  # the classifier and the flow stay

@@ -5,15 +5,12 @@ import gc
 import weakref
 
 from conftest import TINY
-from hydra import compose, initialize_config_dir
 
-from flowcf.cli import CONFIG_DIR
 from flowcf.session import Session
 
 
-def test_dropped_sessions_are_collected_with_their_data_and_models(tmp_path):
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", overrides=[*TINY, "threads=1", f"paths.store={tmp_path}"])
+def test_dropped_sessions_are_collected_with_their_data_and_models(compose, tmp_path):
+    cfg = compose(*TINY, "threads=1", f"paths.store={tmp_path}")
     alive = []
     for run in range(3):  # the first trains, the others load from the store
         session = Session(cfg, tmp_path / f"run{run}")

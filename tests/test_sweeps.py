@@ -1,4 +1,5 @@
-"""Sweeps as a user runs them: parallel multiruns, the aggregated report, failures, re-runs."""
+"""Sweeps as a user runs them: parallel multiruns, the aggregated report, failures, re-runs;
+in this process except with the launchers that start processes (joblib, submitit)."""
 
 import math
 
@@ -6,9 +7,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import TINY
-from hydra import compose, initialize_config_dir
 
-from flowcf.cli import CONFIG_DIR
 from flowcf.naming import sweep_name
 
 SMALL = [*TINY, "threads=1", "factuals.limit=20"]
@@ -34,15 +33,16 @@ def test_sweep_names_say_experiment_data_and_the_swept_methods(
     assert sweep_name("run", experiment, data, methods, "ppcef", overrides) == name
 
 
-def test_an_experiments_sweep_dir_and_subdirs_name_it_and_its_methods():
-    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose("config", ["experiment=place_mnist", "seed=3"], return_hydra_config=True)
+def test_an_experiments_sweep_dir_and_subdirs_name_it_and_its_methods(compose):
+    cfg = compose("experiment=place_mnist", "seed=3", hydra=True)
     cfg.hydra.job.num = 7
     assert cfg.hydra.sweep.dir.startswith("outputs/multirun/run_place_mnist_mnist_place+revise+")
     assert cfg.hydra.sweep.subdir == "7_mnist_place+revise+clarity_seed3"
 
 
-def test_joblib_sweep_writes_the_aggregated_table_and_skips_finished_runs(flowcf, tmp_path):
+def test_joblib_sweep_writes_the_aggregated_table_and_skips_finished_runs(
+    flowcf, cli, tmp_path, capsys
+):
     args = ["method=ppcef,wachter", "seed=0,1", *SMALL]
     flowcf("run", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", *args)
     # one readable sweep dir, named once for the whole sweep; a subdir per job
@@ -57,19 +57,21 @@ def test_joblib_sweep_writes_the_aggregated_table_and_skips_finished_runs(flowcf
     assert report["validity_std"].notna().all()  # numbers, not "0.9 ± 0.1"
     assert (sweep / "report.png").exists()
     assert "\\textbf{" in (sweep / "report.tex").read_text()
-    again = flowcf("run", "-m", *args, f"hydra.sweep.dir={sweep}")
-    assert again.stderr.count("Skipping") == 4
-    assert "Report of 4 runs, 0 failed" in flowcf("report", str(sweep)).stderr
+    assert cli("run", "-m", *args, f"hydra.sweep.dir={sweep}") == 0
+    assert capsys.readouterr().err.count("Skipping") == 4
+    assert cli("report", str(sweep)) == 0
+    assert "Report of 4 runs, 0 failed" in capsys.readouterr().err
 
 
-def test_a_failed_run_does_not_end_the_sweep_and_the_report_counts_it(flowcf, tmp_path):
+def test_a_failed_run_does_not_end_the_sweep_and_the_report_counts_it(cli, tmp_path, capsys):
     # target 7 of two classes is a user error of one of the two runs, found once the data is
     # read (a value the config alone rules out fails the whole sweep before it starts)
-    flowcf("run", "-m", "method=wachter", "method.target=next,7", *SMALL,
-           "hydra.sweep.dir=sweep")  # fmt: skip
+    assert cli("run", "-m", "method=wachter", "method.target=next,7", *SMALL,
+               "hydra.sweep.dir=sweep") == 0  # fmt: skip
     assert len(list((tmp_path / "sweep").rglob("failed.txt"))) == 1
-    process = flowcf("report", "sweep")
-    assert "Report of 1 runs, 1 failed" in process.stderr
+    capsys.readouterr()
+    assert cli("report", "sweep") == 0
+    assert "Report of 1 runs, 1 failed" in capsys.readouterr().err
     assert pd.read_csv(tmp_path / "sweep" / "report.csv")["runs"].tolist() == [1]
 
 
@@ -81,17 +83,17 @@ def test_submitit_local_runs_one_job_end_to_end(flowcf, tmp_path):
 
 
 def test_an_optuna_search_of_four_trials_goes_on_past_failed_ones_and_names_its_best(
-    flowcf, tmp_path
+    cli, tmp_path, capsys
 ):
     # target 7 of two classes is a user error: those trials fail (no value for Optuna), the
     # others return the validity-weighted log density, scored though metrics.names omits it
-    process = flowcf("run", "-m", "hparams_search=ppcef_moons", "hydra.sweeper.n_trials=4",
-                     "method.target=choice(next,7)", "metrics.names=[validity]",
-                     "optimized_metric=validity_weighted_log_density", *SMALL,
-                     "hydra.sweep.dir=sweep")  # fmt: skip
+    assert cli("run", "-m", "hparams_search=ppcef_moons", "hydra.sweeper.n_trials=4",
+               "method.target=choice(next,7)", "metrics.names=[validity]",
+               "optimized_metric=validity_weighted_log_density", *SMALL,
+               "hydra.sweep.dir=sweep") == 0  # fmt: skip
     failed = list((tmp_path / "sweep").rglob("failed.txt"))
     assert 1 <= len(failed) < 4
-    assert (process.stdout + process.stderr).count("Failed experiment") == len(failed)
+    assert "".join(capsys.readouterr()).count("Failed experiment") == len(failed)
     best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
     assert best["best_params"]["method.target"] == "next"
     assert set(best["best_params"]) == {
