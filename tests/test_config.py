@@ -3,7 +3,7 @@
 import pytest
 from omegaconf import OmegaConf
 
-from flowcf.cli import config_choices
+from flowcf.cli import CONFIG_DIR, config_choices
 from flowcf.data import DATASETS
 from flowcf.flows import FLOWS
 from flowcf.methods import METHODS
