@@ -15,7 +15,7 @@ from hydra import compose as compose_config
 from hydra import initialize_config_dir
 from omegaconf import DictConfig
 
-from flowcf.cli import CONFIG_DIR, main
+from flowcf.cli import CONFIG_DIR, STAGE_NAMES, main
 
 FLOWCF = str(Path(sys.executable).parent / "flowcf")
 TINY = [
@@ -39,16 +39,28 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
+def on_one_thread(args: tuple[str, ...]) -> tuple[str, ...]:
+    """A stage's arguments with ``threads=1`` on a pytest-xdist worker (tests run in parallel
+    there) unless they set ``threads``."""
+    parallel = "PYTEST_XDIST_WORKER" in os.environ
+    if (
+        parallel
+        and args[:1]
+        and args[0] in STAGE_NAMES
+        and not any(arg.startswith("threads=") for arg in args)
+    ):
+        return (*args, "threads=1")
+    return args
+
+
 @pytest.fixture
 def flowcf(tmp_path):
     """Runs ``flowcf <args>`` in ``tmp_path`` with its own store, on one thread on a
     pytest-xdist worker (tests run in parallel there) unless the arguments set ``threads``;
     returns the finished process (a run longer than ``timeout`` seconds fails the test)."""
-    parallel = "PYTEST_XDIST_WORKER" in os.environ
 
     def run(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
-        if parallel and not any(arg.startswith("threads=") for arg in args):
-            args = (*args, "threads=1")
+        args = on_one_thread(args)
         env = {**os.environ, "FLOWCF_STORE": str(tmp_path / "store")}
         env.pop("HYDRA_FULL_ERROR", None)
         process = subprocess.run(
@@ -73,7 +85,7 @@ def in_process(directory: Path, monkeypatch: pytest.MonkeyPatch):
 
     def run(*args: str) -> int:
         try:
-            main(list(args))
+            main(list(on_one_thread(args)))
         except SystemExit as exit:
             return exit.code
         finally:
