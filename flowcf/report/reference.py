@@ -5,7 +5,7 @@ A reference file is a CSV with columns ``data``, ``method`` and one per metric (
 authors' fold means, ``flowcf/report/reference/ppcef_authors.csv``). The ``reference`` config
 names it and maps flowcf's data names and metrics onto the file's.
 
-Example:
+Examples:
     >>> summary = pd.DataFrame({"data": ["moons"], "method": ["ppcef"], "runs": [5],
     ...                         "l2_mean": [0.3], "l2_std": [0.01], "l2_n": [5]})
     >>> reference = pd.DataFrame({"data": ["moons"], "method": ["ppcef"], "l2": [0.3446]})
