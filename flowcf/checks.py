@@ -37,17 +37,7 @@ from flowcf.metrics import METRICS
 from flowcf.metrics.base import POPULATIONS
 from flowcf.networks import AUTOENCODERS, CLASSIFIERS
 from flowcf.networks.lpips import NETS
-from flowcf.rules import (
-    Quantile,
-    Rule,
-    at_least,
-    between,
-    each,
-    one_of,
-    optional,
-    rule_of,
-    whole,
-)
+from flowcf.rules import Quantile, Rule, at_least, between, each, one_of, optional, rule_of, whole
 from flowcf.training import OBJECTIVES, check_train
 
 __all__ = [
@@ -123,7 +113,7 @@ RENAMED = {"objective": "optimized_metric"}
 #: A method's keys that the pipeline reads rather than the method's factory.
 PIPELINE: dict[str, Rule] = {
     "target": Rule(
-        "next, a class index ≥ 0 or a class name",
+        "next, flip, a class index ≥ 0 or a class name",
         lambda v: isinstance(v, str) or whole(0).test(v),
     ),
     "latent": optional(one_of("autoencoder", "vae")),

@@ -68,7 +68,7 @@ MISTAKES = [
     (["method.max_steps=0"], "method.max_steps must be a whole number ≥ 1, got 0"),
     (["+method.patience=-1"], "method.patience must be a whole number ≥ 0, got -1"),
     (["method.unfinished=never"], "method.unfinished must be one of: last, valid, none"),
-    (["method.target=-1"], "method.target must be next, a class index ≥ 0 or a class name"),
+    (["method.target=-1"], "method.target must be next, flip, a class index ≥ 0 or a class name"),
     (["+method.latent=pca"], "method.latent must be one of: autoencoder, vae or null, got 'pca'"),
     (["factuals.class=1", "method.target=1"], "method.target 1 is factuals.class itself"),
     (["method.losses.decision.eps=-0.1"], "method.losses.decision.eps must be a number ≥ 0"),
