@@ -271,9 +271,9 @@ class GradientSearch(CounterfactualMethod):
             return stop
         if self.unfinished != "none":
             last = ~stop & search.best.isinf()
-            rescued = search.fallback_loss.isfinite() & (self.unfinished == "valid")
-            candidates = torch.where(rescued[:, None], search.fallback, x_cf)
-            search.result[last] = candidates[last]
+            rescued = last & search.fallback_loss.isfinite() & (self.unfinished == "valid")
+            search.result[rescued] = search.fallback[rescued]
+            search.result[last & ~rescued] = x_cf[last & ~rescued]
         return torch.ones_like(stop)
 
     def _hinges_met(self, values: dict[str, Tensor]) -> Tensor:
